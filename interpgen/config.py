@@ -1,0 +1,193 @@
+"""The recipe converter: TOML-shaped data <-> frozen attrs classes, strictly.
+
+* A field typed ``Part("interpolant")`` holds a registered part: in TOML a table with a ``name``
+  key (or just the name as a string when the part takes no parameters); the name is looked up
+  in the registry when the recipe is loaded, so late-loaded plugins work.
+* Scalars are strict: ``3.7`` is not an int, ``"false"`` is not a bool, ``1`` is not a string.
+  An int is accepted where a float is expected.
+* Every problem in a recipe is reported at once, each with its dotted path, e.g.
+  ``unknown interpolant 'linaer'; installed: linear, trig @ interpolant.name``.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import PurePath
+from typing import Annotated, Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.v import transform_error
+
+from interpgen.registry import Registry, UnknownNameError
+
+
+class RecipeError(ValueError):
+    """A recipe (or part table) is invalid; ``problems`` lists each one with its path."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s){where}:\n{lines}")
+
+
+class _PartKind:
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"Part({self.kind!r})"
+
+
+def Part(kind: str) -> Any:  # noqa: N802 - reads as a type in annotations
+    """Annotation for a field that holds a registered part of ``kind``: ``gamma: Part("gamma")``."""
+    return Annotated[object, _PartKind(kind)]
+
+
+def part_kind(tp: Any) -> str | None:
+    for meta in getattr(tp, "__metadata__", ()):
+        if isinstance(meta, _PartKind):
+            return meta.kind
+    return None
+
+
+class _NameError(ValueError):
+    """Raised for an unknown part name; reported at ``<path>.name``."""
+
+
+def _strict_scalar(expected: type) -> Callable[[Any, type], Any]:
+    def hook(value: Any, _: type) -> Any:
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            return float(value) if ok else _bad(value, "a number")
+        if expected is int:
+            return value if isinstance(value, int) and not isinstance(value, bool) else _bad(value, "an integer")
+        if expected is bool:
+            return value if isinstance(value, bool) else _bad(value, "true or false")
+        if expected is str:
+            return value if isinstance(value, str) else _bad(value, "a string")
+        raise AssertionError(expected)
+
+    return hook
+
+
+def _bad(value: Any, what: str) -> Any:
+    raise TypeError(f"expected {what}, got {type(value).__name__} {value!r}")
+
+
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        names = ", ".join(sorted(exc.extra_fields))
+        accepted = ", ".join(a.name for a in attrs.fields(exc.cl)) if attrs.has(exc.cl) else ""
+        return f"unknown parameter(s) {names}; accepted: {accepted or '(none)'}"
+    if isinstance(exc, KeyError) and exc.args:
+        return f"required parameter {exc.args[0]!r} is missing"
+    if isinstance(exc, (TypeError, ValueError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _with_name_note(exc: Exception, cl: type) -> ClassValidationError:
+    """Wrap an error so ``transform_error`` reports it at ``<field>.name``."""
+    from cattrs.errors import AttributeValidationNote
+
+    exc.__notes__ = [AttributeValidationNote("Structuring part @ attribute name", "name", str)]
+    return ClassValidationError("invalid part name", [exc], cl)
+
+
+class RecipeConverter:
+    """A cattrs converter that knows the registry's parts."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+        for scalar in (int, float, bool, str):
+            conv.register_structure_hook(scalar, _strict_scalar(scalar))
+        conv.register_structure_hook_func(lambda t: part_kind(t) is not None, self._structure_part)
+        conv.register_unstructure_hook_func(lambda t: part_kind(t) is not None, lambda v: self.unstructure_part(v))
+        conv.register_structure_hook(PurePath, lambda v, t: t(_strict_scalar(str)(v, str)))
+        conv.register_unstructure_hook(PurePath, str)
+        conv.register_structure_hook_func(
+            lambda t: isinstance(t, type) and issubclass(t, enum.Enum), self._structure_enum)
+        self.cattrs = conv
+
+    # -- parts ------------------------------------------------------------------------------
+    def _structure_part(self, value: Any, tp: Any) -> Any:
+        kind = part_kind(tp)
+        assert kind is not None
+        if not isinstance(value, (str, Mapping)) and self.registry.entry_for(value) is not None:
+            return value  # already a built params object (Python API)
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a {kind} name or a table with a 'name' key, got {type(value).__name__}")
+        table = dict(value)
+        name = table.pop("name", None)
+        if name is None:
+            raise _with_name_note(KeyError("name"), dict)
+        if not isinstance(name, str):
+            raise _with_name_note(TypeError(f"expected a string, got {type(name).__name__} {name!r}"), dict)
+        try:
+            entry = self.registry.get(kind, name)
+        except UnknownNameError as exc:
+            raise _with_name_note(_NameError(str(exc)), dict) from None
+        return self.cattrs.structure(table, entry.params)
+
+    def unstructure_part(self, value: Any) -> Any:
+        entry = self.registry.entry_for(value)
+        if entry is None:
+            raise TypeError(
+                f"{type(value).__qualname__} is not a registered part, so a recipe cannot name it; "
+                "register it from a plugin or pass it to the Python API directly")
+        return {"name": entry.name, **self.cattrs.unstructure(value, type(value))}
+
+    def structure_part(self, kind: str, value: Any, *, path: str = "") -> Any:
+        """Structure one part table (``{"name": ..., **params}``) of ``kind``."""
+        return self.structure(value, Part(kind), path=path)
+
+    @staticmethod
+    def _structure_enum(value: Any, tp: type[enum.Enum]) -> Any:
+        try:
+            return tp(value)
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in tp)
+            raise ValueError(f"expected one of {choices}, got {value!r}") from None
+
+    # -- whole documents ------------------------------------------------------------------
+    def structure(self, data: Any, tp: Any, *, path: str = "", source: str | None = None) -> Any:
+        try:
+            return self.cattrs.structure(data, tp)
+        except (ClassValidationError, IterableValidationError) as exc:
+            problems = transform_error(exc, path="$", format_exception=_format_exception)
+            raise RecipeError([_tidy(p, path) for p in problems], source) from None
+        except (TypeError, ValueError, KeyError) as exc:
+            raise RecipeError([f"{_format_exception(exc, tp)} @ {path or '(top level)'}"], source) from None
+
+    def unstructure(self, obj: Any, tp: Any = None) -> Any:
+        return self.cattrs.unstructure(obj, tp) if tp is not None else self.cattrs.unstructure(obj)
+
+
+def _tidy(problem: str, prefix: str) -> str:
+    """``'msg @ $.a.b'`` -> ``'msg @ prefix.a.b'`` (or ``a.b`` without a prefix)."""
+    msg, sep, where = problem.rpartition(" @ ")
+    if not sep:
+        return problem
+    where = where.removeprefix("$").removeprefix(".")
+    if prefix:
+        where = f"{prefix}.{where}" if where else prefix
+    return f"{msg} @ {where or '(top level)'}"
+
+
+def fields_of(cls: type) -> list[str]:
+    return [a.name for a in attrs.fields(cls)]
+
+
+def is_optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in typing.get_args(tp)

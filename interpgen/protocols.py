@@ -1,0 +1,208 @@
+"""The contracts every part of interpgen follows.
+
+Conventions (``../shared/docs/math.md`` section 0, normative everywhere):
+
+* time runs over ``t in [0, 1]``; the base/prior ``x0 ~ rho0`` sits at ``t = 0`` and the
+  data ``x1 ~ rho1`` at ``t = 1``; generation integrates forward from 0 to 1;
+* tensors are batches: ``x`` has shape ``(B, *event_shape)`` for any event shape (vectors
+  ``(D,)``, images ``(C, H, W)``, ...) and ``t`` has shape ``(B,)``; scalar schedule values are
+  returned with shape ``(B,)`` and broadcast with :func:`interpgen.tensors.expand_like`;
+* an interpolant is ``x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z`` with ``z ~ N(0, I)``;
+* predictions are named by :data:`PREDICTIONS`.
+
+Every protocol is ``runtime_checkable`` so user objects (a prior class written in a script,
+never registered) are accepted wherever a registered part is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+#: What a network can be trained to predict (math.md 1.2, 1.5).
+#:
+#: ``velocity``  b(t, x) = E[d/dt x_t | x_t = x]
+#: ``score``     s(t, x) = grad log rho_t(x)
+#: ``noise``     eta_z = E[z | x_t] for two-sided interpolants; for one-sided ones (gamma == 0,
+#:               Gaussian base) the base sample *is* the noise and ``noise`` means E[x0 | x_t]
+#: ``x0``        eta_0 = E[x0 | x_t]
+#: ``x1``        eta_1 = E[x1 | x_t]
+PREDICTIONS: tuple[str, ...] = ("velocity", "score", "noise", "x0", "x1")
+
+
+class ConversionError(ValueError):
+    """A prediction cannot be turned into the one asked for (math.md 1.5 says when)."""
+
+
+@runtime_checkable
+class Interpolant(Protocol):
+    """``x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z`` (math.md 1.1).
+
+    Must implement the closed-form schedule and its derivatives; ``gamma_gamma_dot`` is its
+    own function because ``gamma_dot`` blows up at the ends for ``gamma = sqrt(a t (1-t))``
+    while ``gamma * gamma_dot`` stays finite.
+    """
+
+    #: True when gamma is identically zero (the SI "one-sided" case needs a Gaussian base too).
+    deterministic: bool
+
+    def alpha(self, t: Tensor) -> Tensor: ...
+    def beta(self, t: Tensor) -> Tensor: ...
+    def gamma(self, t: Tensor) -> Tensor: ...
+    def alpha_dot(self, t: Tensor) -> Tensor: ...
+    def beta_dot(self, t: Tensor) -> Tensor: ...
+    def gamma_dot(self, t: Tensor) -> Tensor: ...
+    def gamma_gamma_dot(self, t: Tensor) -> Tensor: ...
+
+    def interpolate(self, x0: Tensor, x1: Tensor, z: Tensor, t: Tensor) -> Tensor:
+        """The sample ``x_t`` (shape of ``x1``)."""
+        ...
+
+    def target(self, prediction: str, x0: Tensor, x1: Tensor, z: Tensor, t: Tensor,
+               *, gaussian_base: bool) -> Tensor:
+        """The regression target whose conditional mean given ``x_t`` is ``prediction``
+        (math.md 1.4, MSE form)."""
+        ...
+
+    def convert(self, have: Mapping[str, Tensor], x: Tensor, t: Tensor, want: str,
+                *, gaussian_base: bool) -> Tensor:
+        """Turn the available predictions ``have`` at ``(x, t)`` into ``want`` (math.md 1.2,
+        1.5); raises :class:`ConversionError` when the table has no formula."""
+        ...
+
+    def default_t_eps(self, prediction: str) -> float:
+        """Distance kept from the ends when training or sampling with ``prediction``
+        (0.0 where every formula is regular)."""
+        ...
+
+
+@runtime_checkable
+class Prior(Protocol):
+    """The base distribution rho0 of x0.
+
+    ``sample`` returns ``(num, *shape)``. ``log_prob`` returns ``(B,)`` summed over the event
+    dimensions, or raises NotImplementedError where no density exists (point mass, another
+    dataset). ``standard_normal`` is True only when x0 ~ N(0, I) exactly, which is what the
+    one-sided conversions of math.md 1.5 require. A learnable prior is also a ``torch.nn.Module``;
+    its parameters are trained with the model.
+    """
+
+    standard_normal: bool
+
+    def sample(self, num: int, shape: tuple[int, ...], *, generator: torch.Generator | None = None,
+               device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Tensor: ...
+
+    def log_prob(self, x: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class Coupling(Protocol):
+    """Which x0 goes with which x1 in a batch: returns a pair ``(x0, x1)`` of equal batch size
+    whose marginals are the prior's and the data's (math.md 5)."""
+
+    def pair(self, x0: Tensor, x1: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
+
+
+@runtime_checkable
+class Autoencoder(Protocol):
+    """Maps data to latents and back. ``encode`` returns ``(mean, noise_scale)``; the latent
+    is ``mean + noise_scale * xi``. ``decode`` maps a latent to data space.
+    ``reconstruction_log_prob(x, z)`` is ``log p(x | z)`` per sample, shape ``(B,)``."""
+
+    def latent_shape(self, data_shape: tuple[int, ...]) -> tuple[int, ...]: ...
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]: ...
+    def decode(self, z: Tensor) -> Tensor: ...
+    def reconstruction_log_prob(self, x: Tensor, z: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class Field(Protocol):
+    """A trained model seen through its interpolant: any prediction at ``(x, t)``.
+
+    ``evaluate`` runs the network once and returns the asked predictions in the order asked;
+    ``nfe`` counts network evaluations so samplers can report what they used.
+    """
+
+    interpolant: Interpolant
+    nfe: int
+
+    def available(self) -> tuple[str, ...]:
+        """Predictions this field can produce (e.g. no ``score`` for a velocity model on a
+        non-Gaussian base with gamma == 0)."""
+        ...
+
+    def evaluate(self, x: Tensor, t: Tensor, wants: tuple[str, ...]) -> tuple[Tensor, ...]: ...
+
+    def time_range(self, stochastic: bool) -> tuple[float, float]:
+        """``(t_start, t_end)`` to integrate over so that no singular formula is evaluated."""
+        ...
+
+
+class SampleResult(NamedTuple):
+    """What a sampler returns: the samples at t_end, the network evaluations used, and (when
+    asked for) the states on the time grid, shape ``(K + 1, B, *event)``."""
+
+    x: Tensor
+    nfe: int
+    trajectory: Tensor | None = None
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Integrates from ``x0`` at t_start to t_end with a fixed budget (adaptive solvers cap it).
+
+    ``stochastic`` is True for SDE samplers, which need ``score`` from the field (with a
+    diffusion eps(t) > 0). ``steps`` is the number of solver steps; the network evaluations
+    actually used are in :class:`SampleResult`.
+    """
+
+    stochastic: bool
+
+    def sample(self, field: Field, x0: Tensor, *, generator: torch.Generator | None = None,
+               return_trajectory: bool = False) -> SampleResult: ...
+
+
+@runtime_checkable
+class Diffusion(Protocol):
+    """The SDE diffusion coefficient eps(t) >= 0 (math.md 1.3, 2.2), chosen at sampling time."""
+
+    def __call__(self, t: Tensor, interpolant: Interpolant) -> Tensor: ...
+
+
+@runtime_checkable
+class Gamma(Protocol):
+    """The latent-noise schedule gamma(t) with gamma(0) = gamma(1) = 0 (math.md 1.8)."""
+
+    def gamma(self, t: Tensor) -> Tensor: ...
+    def gamma_dot(self, t: Tensor) -> Tensor: ...
+    def gamma_gamma_dot(self, t: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """Training data in model space.
+
+    ``event_shape`` is the shape of one example. ``batches`` yields ``(x1, labels_or_None)``
+    forever, reshuffling finite data each epoch. ``reference(n)`` gives samples to evaluate
+    against (fresh draws for synthetic targets, held-out or training rows for finite data).
+    ``to_data_space`` undoes any normalisation applied on loading.
+    """
+
+    event_shape: tuple[int, ...]
+    num_classes: int | None
+
+    def batches(self, batch_size: int, *, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor | None]]: ...
+    def reference(self, num: int, *, generator: torch.Generator) -> Tensor: ...
+    def to_data_space(self, x: Tensor) -> Tensor: ...
+    def state(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Network(Protocol):
+    """A ``torch.nn.Module`` called as ``net(x, t, labels=None)``; its output has
+    ``out_shape`` (several predictions are stacked along dim 1)."""
+
+    def __call__(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor: ...

@@ -1,0 +1,1 @@
+"""Built-in interpgen plugins, each registered through the ``interpgen`` entry-point group."""
