@@ -151,6 +151,16 @@ class SampleResult(NamedTuple):
 
 
 @runtime_checkable
+class OdeSolver(Protocol):
+    """An ODE sampler that also integrates any right-hand side (used for likelihoods):
+    ``integrate(fn, y, t_start, t_end)`` solves ``dy/dt = fn(t, y)`` (``t`` of shape ``(B,)``)
+    from ``t_start`` to ``t_end`` (which may be smaller: backward in time) and returns
+    ``(y_end, number_of_fn_calls)``."""
+
+    def integrate(self, fn: Any, y: Tensor, t_start: float, t_end: float) -> tuple[Tensor, int]: ...
+
+
+@runtime_checkable
 class Sampler(Protocol):
     """Integrates from ``x0`` at t_start to t_end with a fixed budget (adaptive solvers cap it).
 
@@ -186,9 +196,11 @@ class DataSource(Protocol):
     """Training data in model space.
 
     ``event_shape`` is the shape of one example. ``batches`` yields ``(x1, labels_or_None)``
-    forever, reshuffling finite data each epoch. ``reference(n)`` gives samples to evaluate
-    against (fresh draws for synthetic targets, held-out or training rows for finite data).
-    ``to_data_space`` undoes any normalisation applied on loading.
+    forever, reshuffling finite data each epoch. ``reference(n)`` gives samples in model space to
+    evaluate against (fresh draws for synthetic targets, rows of the data for finite data).
+    ``data_affine()`` returns ``(shift, scale)``, each broadcastable to ``event_shape``, with
+    ``data = shift + scale * model_space`` (None when the data is used as loaded); the kernel
+    stores it with every checkpoint so samples map back without the data file.
     """
 
     event_shape: tuple[int, ...]
@@ -196,8 +208,7 @@ class DataSource(Protocol):
 
     def batches(self, batch_size: int, *, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor | None]]: ...
     def reference(self, num: int, *, generator: torch.Generator) -> Tensor: ...
-    def to_data_space(self, x: Tensor) -> Tensor: ...
-    def state(self) -> dict[str, Any]: ...
+    def data_affine(self) -> tuple[Tensor, Tensor] | None: ...
 
 
 @runtime_checkable
