@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import enum
+import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
@@ -56,6 +57,22 @@ def part_kind(tp: Any) -> str | None:
         if isinstance(meta, _PartKind):
             return meta.kind
     return None
+
+
+_SCALARS = (int, float, bool, str)
+
+
+def _scalar_or_tuple(tp: Any) -> tuple[type, bool] | None:
+    """``(S, optional)`` when ``tp`` is ``S | tuple[S, ...]`` (maybe ``| None``) for a scalar S."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    args = typing.get_args(tp)
+    rest = [a for a in args if a is not type(None)]
+    scalars = [a for a in rest if a in _SCALARS]
+    tuples = [a for a in rest if typing.get_origin(a) is tuple]
+    if len(rest) != 2 or len(scalars) != 1 or len(tuples) != 1 or typing.get_args(tuples[0]) != (scalars[0], Ellipsis):
+        return None
+    return scalars[0], type(None) in args
 
 
 class _NameError(ValueError):
@@ -116,7 +133,19 @@ class RecipeConverter:
         conv.register_unstructure_hook(PurePath, str)
         conv.register_structure_hook_func(
             lambda t: isinstance(t, type) and issubclass(t, enum.Enum), self._structure_enum)
+        conv.register_structure_hook_func(lambda t: _scalar_or_tuple(t) is not None, self._structure_scalar_or_tuple)
         self.cattrs = conv
+        for configure in registry.converter_hooks:  # plugins' interpgen_configure_converter
+            configure(converter=conv)
+
+    def _structure_scalar_or_tuple(self, value: Any, tp: Any) -> Any:
+        """A number or a list of numbers (``std = 1.0`` or ``std = [1.0, 2.0]``), strictly."""
+        scalar, optional = _scalar_or_tuple(tp)  # type: ignore[misc]
+        if value is None and optional:
+            return None
+        if isinstance(value, (list, tuple)):
+            return self.cattrs.structure(value, tuple[scalar, ...])  # type: ignore[valid-type]
+        return self.cattrs.structure(value, scalar)
 
     # -- parts ------------------------------------------------------------------------------
     def _structure_part(self, value: Any, tp: Any) -> Any:
@@ -183,11 +212,3 @@ def _tidy(problem: str, prefix: str) -> str:
     if prefix:
         where = f"{prefix}.{where}" if where else prefix
     return f"{msg} @ {where or '(top level)'}"
-
-
-def fields_of(cls: type) -> list[str]:
-    return [a.name for a in attrs.fields(cls)]
-
-
-def is_optional(tp: Any) -> bool:
-    return typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in typing.get_args(tp)

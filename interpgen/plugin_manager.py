@@ -119,6 +119,9 @@ def _fill_registry(result: PluginSet, strict: bool) -> None:
                 for impl in getattr(pm.hook, hook_name).get_hookimpls():
                     if impl.plugin is plugin:
                         impl.function(registry=registry)
+            for impl in pm.hook.interpgen_configure_converter.get_hookimpls():
+                if impl.plugin is plugin:
+                    registry.converter_hooks.append(impl.function)
         except RegistryError:
             raise  # a name registered twice is always an error: it names both owners
         except Exception as exc:

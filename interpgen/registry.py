@@ -66,6 +66,8 @@ class Registry:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in CORE_KINDS}
         self._by_class: dict[type, Entry] = {}
         self._owner: tuple[str, str] = ("<python>", "<python>")
+        #: ``interpgen_configure_converter`` implementations, applied to every recipe converter.
+        self.converter_hooks: list[Callable[..., None]] = []
 
     # -- ownership, set by the plugin manager while a plugin's hook runs --------------------
     def set_owner(self, plugin: str, distribution: str) -> None:

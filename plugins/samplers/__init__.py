@@ -1,1 +1,51 @@
-"""placeholder"""
+"""Built-in samplers and diffusion coefficients (math.md 1.3, 2.2).
+
+Samplers (kind ``"sampler"``; each params class is the sampler itself):
+
+* ODE, also usable as ODE solvers for likelihoods: ``euler``, ``heun``, ``midpoint``, ``rk4``
+  (fixed steps on a time grid) and ``dopri5`` (adaptive Dormand-Prince 5(4));
+* SDE, needing the score: ``euler_maruyama`` and ``stochastic_heun`` with a diffusion eps(t).
+
+Diffusions (kind ``"diffusion"``): ``zero``, ``constant``, ``optimal``, ``sigma``, ``linear``,
+``decreasing``, ``increasing_decreasing``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interpgen.hookspecs import hookimpl
+from interpgen_plugins.samplers.diffusions import (
+    ConstantDiffusion, DecreasingDiffusion, IncreasingDecreasingDiffusion, LinearDiffusion,
+    OptimalDiffusion, SigmaDiffusion, ZeroDiffusion)
+from interpgen_plugins.samplers.dopri5 import Dopri5Sampler
+from interpgen_plugins.samplers.fixed_step import EulerSampler, HeunSampler, MidpointSampler, Rk4Sampler
+from interpgen_plugins.samplers.sde import EulerMaruyamaSampler, StochasticHeunSampler
+
+SAMPLERS: dict[str, type] = {
+    "euler": EulerSampler,
+    "heun": HeunSampler,
+    "midpoint": MidpointSampler,
+    "rk4": Rk4Sampler,
+    "dopri5": Dopri5Sampler,
+    "euler_maruyama": EulerMaruyamaSampler,
+    "stochastic_heun": StochasticHeunSampler,
+}
+
+DIFFUSIONS: dict[str, type] = {
+    "zero": ZeroDiffusion,
+    "constant": ConstantDiffusion,
+    "optimal": OptimalDiffusion,
+    "sigma": SigmaDiffusion,
+    "linear": LinearDiffusion,
+    "decreasing": DecreasingDiffusion,
+    "increasing_decreasing": IncreasingDecreasingDiffusion,
+}
+
+
+@hookimpl
+def interpgen_register_samplers(registry: Any) -> None:
+    for name, cls in SAMPLERS.items():
+        registry.add("sampler", name, cls)
+    for name, cls in DIFFUSIONS.items():
+        registry.add("diffusion", name, cls)

@@ -1,0 +1,225 @@
+"""Recipes: what to train and how, as frozen attrs classes loaded from TOML.
+
+A recipe names its parts by registry name (``[interpolant] name = "linear"``); tables left out
+take the defaults in :data:`DEFAULT_PARTS`. Loading resolves every default, endpoint epsilons
+included, so the recipe written into a run directory says exactly what ran, and
+``load -> dump -> load`` gives an equal object.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import tomli_w
+
+from interpgen.config import Part, RecipeConverter, RecipeError
+from interpgen.protocols import PREDICTIONS
+from interpgen.registry import Registry
+
+TIME_SAMPLINGS = ("uniform", "logit_normal")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _one_of(choices: Iterable[str]):
+    choices = tuple(choices)
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}")
+
+    return check
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not value >= 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+def parse_predictions(text: str) -> tuple[str, ...]:
+    """``"velocity"`` -> ``("velocity",)``; ``"velocity+score"`` -> two heads of one network."""
+    names = tuple(p.strip() for p in text.split("+"))
+    bad = [n for n in names if n not in PREDICTIONS]
+    if bad or not names or len(set(names)) != len(names):
+        raise ValueError(
+            f"prediction must be one of {', '.join(PREDICTIONS)} or two joined by '+' "
+            f"(e.g. 'velocity+score'); got {text!r}")
+    return names
+
+
+def _check_prediction(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    parse_predictions(value)
+
+
+@attrs.frozen(kw_only=True)
+class Objective:
+    """What the network learns and how times are drawn (math.md 1.4).
+
+    ``prediction`` names the regression target (or two, ``"velocity+score"``, for a two-sided
+    interpolant on a non-Gaussian base). ``t_eps`` keeps training times in
+    ``[t_eps, 1 - t_eps]``; left out, it is the interpolant's default for the prediction.
+    """
+
+    prediction: str = attrs.field(default="velocity", validator=_check_prediction)
+    time_sampling: str = attrs.field(default="uniform", validator=_one_of(TIME_SAMPLINGS))
+    logit_normal_mean: float = 0.0
+    logit_normal_std: float = attrs.field(default=1.0, validator=_positive)
+    antithetic: bool = False
+    t_eps: float | None = attrs.field(default=None, validator=_non_negative)
+
+    @property
+    def predictions(self) -> tuple[str, ...]:
+        return parse_predictions(self.prediction)
+
+
+@attrs.frozen(kw_only=True)
+class Train:
+    """Optimisation settings."""
+
+    steps: int = attrs.field(default=3000, validator=_positive)
+    batch_size: int = attrs.field(default=256, validator=_positive)
+    lr: float = attrs.field(default=1e-3, validator=_positive)
+    seed: int = 0
+    weight_decay: float = attrs.field(default=0.0, validator=_non_negative)
+    warmup_steps: int = attrs.field(default=0, validator=_non_negative)
+    lr_schedule: str = attrs.field(default="constant", validator=_one_of(LR_SCHEDULES))
+    grad_clip: float = attrs.field(default=1.0, validator=_non_negative)  # 0 turns clipping off
+    ema_decay: float = attrs.field(default=0.999, validator=_non_negative)  # 0 turns EMA off
+    log_every: int = attrs.field(default=100, validator=_positive)
+    checkpoint_every: int = attrs.field(default=1000, validator=_positive)
+    keep_checkpoints: int = attrs.field(default=2, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class Sample:
+    """Defaults for ``interpgen sample`` (every one can be overridden on the command line)."""
+
+    sampler: Part("sampler")  # type: ignore[valid-type]
+    num: int = attrs.field(default=2000, validator=_positive)
+    seed: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Recipe:
+    """A whole training recipe."""
+
+    data: Part("dataset")  # type: ignore[valid-type]
+    prior: Part("prior")  # type: ignore[valid-type]
+    interpolant: Part("interpolant")  # type: ignore[valid-type]
+    coupling: Part("coupling")  # type: ignore[valid-type]
+    model: Part("network")  # type: ignore[valid-type]
+    objective: Objective = attrs.Factory(Objective)
+    train: Train = attrs.Factory(Train)
+    sample: Sample
+
+
+#: Tables a recipe may leave out, and what they default to.
+DEFAULT_PARTS: dict[str, Any] = {
+    "prior": {"name": "gaussian"},
+    "interpolant": {"name": "linear"},
+    "coupling": {"name": "independent"},
+    "model": {"name": "mlp"},
+    "sample": {"sampler": {"name": "heun"}},
+}
+
+
+def _with_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
+    data = copy.deepcopy(dict(raw))
+    for key, default in DEFAULT_PARTS.items():
+        if key not in data:
+            data[key] = copy.deepcopy(default)
+        elif isinstance(default, dict) and isinstance(data[key], dict):
+            for sub, value in default.items():
+                if sub != "name":
+                    data[key].setdefault(sub, copy.deepcopy(value))
+    return data
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides; the value is read as a TOML value when it parses
+    (``3``, ``1e-3``, ``true``, ``"x"``, ``[1, 2]``) and as a bare string otherwise."""
+    data = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise RecipeError([f"--set expects dotted.key=value, got {item!r}"])
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        *parents, leaf = key.split(".")
+        node = data
+        for i, part in enumerate(parents):
+            child = node.get(part)
+            if isinstance(child, str):  # `interpolant = "linear"` shorthand becomes a table
+                child = {"name": child}
+            elif child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise RecipeError([f"--set {key}: {'.'.join(parents[: i + 1])} is not a table"])
+            node[part] = child
+            node = child
+        node[leaf] = value
+    return data
+
+
+def structure_recipe(raw: Mapping[str, Any], registry: Registry, *, source: str | None = None) -> Recipe:
+    """Turn TOML-shaped data into a resolved :class:`Recipe` (all problems reported at once)."""
+    converter = RecipeConverter(registry)
+    recipe = converter.structure(_with_defaults(raw), Recipe, source=source)
+    return resolve(recipe, source=source)
+
+
+def resolve(recipe: Recipe, *, source: str | None = None) -> Recipe:
+    """Fill values that depend on other parts (the endpoint epsilon)."""
+    objective = recipe.objective
+    if objective.t_eps is None:
+        try:
+            t_eps = max(float(recipe.interpolant.default_t_eps(p)) for p in objective.predictions)
+        except Exception as exc:
+            raise RecipeError([f"{exc} @ objective.prediction"], source) from None
+        objective = attrs.evolve(objective, t_eps=t_eps)
+    if not objective.t_eps < 0.5:
+        raise RecipeError([f"t_eps must be < 0.5, got {objective.t_eps} @ objective.t_eps"], source)
+    return attrs.evolve(recipe, objective=objective)
+
+
+def load_recipe(path: str | Path, registry: Registry, *, overrides: Iterable[str] = ()) -> Recipe:
+    """Read a TOML recipe file, apply ``--set`` overrides and structure it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError([f"recipe file not found: {path.resolve()}"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError([f"not valid TOML: {exc}"], str(path)) from None
+    return structure_recipe(apply_overrides(raw, overrides), registry, source=str(path))
+
+
+def recipe_to_dict(recipe: Recipe, registry: Registry) -> dict[str, Any]:
+    return _drop_none(RecipeConverter(registry).unstructure(recipe, Recipe))
+
+
+def dump_recipe(recipe: Recipe, registry: Registry) -> str:
+    """The recipe as TOML (``None`` values are left out: they are the defaults)."""
+    return tomli_w.dumps(recipe_to_dict(recipe, registry))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_drop_none(v) for v in value]
+    return value

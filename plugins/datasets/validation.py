@@ -1,0 +1,66 @@
+"""attrs validators for the dataset parameter classes.
+
+Each rejects a bad value with a message naming the parameter and the value, e.g.
+``noise must be a finite number >= 0, got -0.1``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def positive_int(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """An ``int`` (not a bool) that is at least 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+
+
+def positive_float(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """A finite number strictly greater than 0."""
+    if not _is_number(value) or not math.isfinite(value) or not value > 0:
+        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
+
+
+def nonnegative_float(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """A finite number that is at least 0."""
+    if not _is_number(value) or not math.isfinite(value) or not value >= 0:
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def finite_float(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """Any finite number."""
+    if not _is_number(value) or not math.isfinite(value):
+        raise ValueError(f"{attribute.name} must be a finite number, got {value!r}")
+
+
+def finite_vector(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """A non-empty tuple of finite numbers."""
+    if (not isinstance(value, tuple) or not value
+            or not all(_is_number(v) and math.isfinite(v) for v in value)):
+        raise ValueError(f"{attribute.name} must be a non-empty list of finite numbers, got {value!r}")
+
+
+def positive_vector(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """A non-empty tuple of finite numbers > 0."""
+    if (not isinstance(value, tuple) or not value
+            or not all(_is_number(v) and math.isfinite(v) and v > 0 for v in value)):
+        raise ValueError(f"{attribute.name} must be a non-empty list of finite numbers > 0, got {value!r}")
+
+
+def optional_name(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """None or a non-empty string."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{attribute.name} must be a non-empty string or left out, got {value!r}")
+
+
+def nonempty_str(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """A non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{attribute.name} must be a non-empty string, got {value!r}")

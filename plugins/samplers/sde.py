@@ -1,0 +1,179 @@
+"""SDE samplers: Euler-Maruyama and stochastic Heun (math.md 1.3, 2.2).
+
+Forward SDE (math.md 1.3): ``dX = f(t, X) dt + sqrt(2 eps(t)) dW`` with ``f = b + eps s``,
+``X ~ rho0`` at the start, for a diffusion ``eps(t) >= 0`` (kind ``"diffusion"``).
+
+The grid (``steps`` steps) runs from ``max(t_eps, t_start)`` to ``t_end - last_step_size``
+(to ``t_end`` for ``last_step = "none"``), ``(t_start, t_end) = field.time_range(stochastic=True)``;
+``t_eps > 0`` keeps eps* (infinite at ``t = 0`` on the linear path) away from 0. A final
+noiseless step of size ``Delta = last_step_size`` from ``t1 = t_end - Delta`` follows (SiT,
+math.md 2.2):
+
+* ``mean``:    ``x + f(t1, x) Delta`` (Euler-Maruyama without the noise);
+* ``tweedie``: ``eta_1(t1, x) = E[x1 | x_t1 = x]``, the field's ``x1`` prediction;
+* ``euler``:   ``x + b(t1, x) Delta``;
+* ``none``:    no last step.
+
+With ``eps = 0`` each step is exactly the matching ODE step (Euler, Heun).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+import torch
+from torch import Tensor
+
+from interpgen.config import Part
+from interpgen.protocols import Diffusion, Field, SampleResult
+from interpgen.tensors import batch_time, expand_like
+from interpgen_plugins.samplers.butcher import EULER, HEUN, ButcherTableau
+from interpgen_plugins.samplers.diffusions import OptimalDiffusion
+from interpgen_plugins.samplers.explicit_rk import RightHandSide, rk_step
+from interpgen_plugins.samplers.noise import standard_normal_like
+from interpgen_plugins.samplers.time_grid import grid_name, time_grid
+from interpgen_plugins.samplers.validation import (
+    one_of, positive_float, positive_int, unit_interval_open_right)
+
+LAST_STEPS: tuple[str, ...] = ("none", "mean", "tweedie", "euler")
+
+
+def _is_diffusion(_: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, Diffusion):
+        raise TypeError(f"{attribute.name} must be a diffusion coefficient eps(t, interpolant), got {value!r}")
+
+
+def sde_drift(field: Field, diffusion: Diffusion) -> RightHandSide:
+    """``f(t, x) = b(t, x) + eps(t) s(t, x)``, one field evaluation (math.md 1.3)."""
+
+    def drift(t: Tensor, x: Tensor) -> Tensor:
+        b, s = field.evaluate(x, t, ("velocity", "score"))
+        return b + expand_like(diffusion(t, field.interpolant), x) * s
+
+    return drift
+
+
+class SdeSampler:
+    """Shared sampling loop of the SDE samplers. A subclass names ``tableau``, the ODE method its
+    drift step uses (and reduces to exactly when ``eps = 0``), and ``noise_first``: whether the
+    noise increment ``sqrt(2 eps(t) dt) xi`` is added before the drift step (stochastic Heun) or
+    after it (Euler-Maruyama)."""
+
+    stochastic: ClassVar[bool] = True
+    sampler_name: ClassVar[str]
+    tableau: ClassVar[ButcherTableau]
+    noise_first: ClassVar[bool]
+    steps: int
+    diffusion: Diffusion
+    last_step: str
+    last_step_size: float
+    t_eps: float
+    grid: str
+
+    def _check_field(self, field: Field) -> None:
+        available = tuple(field.available())
+        offers = ", ".join(available) or "nothing"
+        if "score" not in available:
+            raise ValueError(
+                f"{self.sampler_name} is an SDE sampler and its drift b + eps s needs the score, which this "
+                f"field cannot produce (it offers: {offers}); train a score, or a velocity model on a "
+                "Gaussian base, or use an ODE sampler")
+        if self.last_step == "tweedie" and "x1" not in available:
+            raise ValueError(
+                f"{self.sampler_name} with last_step='tweedie' needs the field's 'x1' prediction "
+                f"(it offers: {offers}); choose last_step='mean' or 'euler'")
+
+    def grid_times(self, t_start: float, t_end: float) -> tuple[list[float], float]:
+        """The grid times for a field's stochastic time range ``[t_start, t_end]`` and the last
+        step's size (0 for ``none``)."""
+        first = max(self.t_eps, t_start)
+        last_size = 0.0 if self.last_step == "none" else self.last_step_size
+        grid_end = t_end - last_size
+        if not grid_end > first:
+            raise ValueError(
+                f"{self.sampler_name}: the grid would run from t={first:.6g} to t={grid_end:.6g} "
+                f"(t_eps={self.t_eps}, last_step_size={self.last_step_size}, field range [{t_start}, {t_end}]); "
+                "make t_eps or last_step_size smaller")
+        return time_grid(self.grid, first, grid_end, self.steps), last_size
+
+    def _step(self, field: Field, drift: RightHandSide, x: Tensor, t: float, dt: float, xi: Tensor) -> Tensor:
+        """One step from ``t`` to ``t + dt``: Euler-Maruyama ``x + f dt + sqrt(2 eps dt) xi``, or
+        stochastic Heun ``x^ = x + sqrt(2 eps dt) xi``, ``K1 = f(t, x^)``,
+        ``K2 = f(t + dt, x^ + dt K1)``, ``x^ + dt (K1 + K2) / 2`` (math.md 2.2, with ``K1`` at
+        ``t``)."""
+        eps = self.diffusion(batch_time(t, x.shape[0], like=x), field.interpolant)
+        increment = expand_like((2 * dt * eps).sqrt(), x) * xi
+        if self.noise_first:
+            x = x + increment
+        x, _, _ = rk_step(drift, t, x, dt, self.tableau)
+        return x if self.noise_first else x + increment
+
+    def _final_step(self, field: Field, drift: RightHandSide, x: Tensor, t1: float, size: float) -> Tensor:
+        t = batch_time(t1, x.shape[0], like=x)
+        if self.last_step == "mean":
+            return x + size * drift(t, x)
+        if self.last_step == "euler":
+            return x + size * field.evaluate(x, t, ("velocity",))[0]
+        if self.last_step == "tweedie":
+            return field.evaluate(x, t, ("x1",))[0]
+        return x
+
+    def sample(self, field: Field, x0: Tensor, generator: torch.Generator | None = None,
+               return_trajectory: bool = False) -> SampleResult:
+        """Integrate the SDE from ``x0`` over ``field.time_range(stochastic=True)``; the noise
+        comes from ``generator`` (reproducible). ``nfe`` counts ``field.evaluate`` calls.
+
+        ``trajectory`` holds the states at the grid times and, after a last step, the result:
+        ``steps + 1`` (``none``) or ``steps + 2`` states.
+        """
+        self._check_field(field)
+        t_start, t_end = field.time_range(stochastic=True)
+        times, last_size = self.grid_times(float(t_start), float(t_end))
+        drift = sde_drift(field, self.diffusion)
+        before = field.nfe
+        x = x0
+        states = [x] if return_trajectory else None
+        for t, t_next in zip(times[:-1], times[1:]):
+            x = self._step(field, drift, x, t, t_next - t, standard_normal_like(x, generator))
+            if states is not None:
+                states.append(x)
+        if self.last_step != "none":
+            x = self._final_step(field, drift, x, times[-1], last_size)
+            if states is not None:
+                states.append(x)
+        trajectory = torch.stack(states) if states is not None else None
+        return SampleResult(x=x, nfe=field.nfe - before, trajectory=trajectory)
+
+
+@attrs.frozen(kw_only=True)
+class EulerMaruyamaSampler(SdeSampler):
+    """Euler-Maruyama: ``x + f(t, x) dt + sqrt(2 eps(t) dt) xi`` with ``f = b + eps s``
+    (math.md 1.3, 2.2); 1 evaluation per step, plus 1 for a last step."""
+
+    sampler_name: ClassVar[str] = "euler_maruyama"
+    tableau: ClassVar[ButcherTableau] = EULER
+    noise_first: ClassVar[bool] = False
+    steps: int = attrs.field(default=250, validator=positive_int)
+    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=_is_diffusion)
+    last_step: str = attrs.field(default="mean", validator=one_of(*LAST_STEPS))
+    last_step_size: float = attrs.field(default=0.04, validator=positive_float)
+    t_eps: float = attrs.field(default=1e-3, validator=unit_interval_open_right)
+    grid: str = attrs.field(default="uniform", validator=grid_name)
+
+
+@attrs.frozen(kw_only=True)
+class StochasticHeunSampler(SdeSampler):
+    """Stochastic Heun: noise first, then the trapezoid on ``f = b + eps s`` with ``K1`` at
+    ``t`` and ``K2`` at ``t + dt`` (math.md 2.2; the official code's ``K1`` at ``t + dt`` is not
+    copied); 2 evaluations per step, plus 1 for a last step."""
+
+    sampler_name: ClassVar[str] = "stochastic_heun"
+    tableau: ClassVar[ButcherTableau] = HEUN
+    noise_first: ClassVar[bool] = True
+    steps: int = attrs.field(default=250, validator=positive_int)
+    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=_is_diffusion)
+    last_step: str = attrs.field(default="mean", validator=one_of(*LAST_STEPS))
+    last_step_size: float = attrs.field(default=0.04, validator=positive_float)
+    t_eps: float = attrs.field(default=1e-3, validator=unit_interval_open_right)
+    grid: str = attrs.field(default="uniform", validator=grid_name)

@@ -1,0 +1,35 @@
+"""Shared test setup: never touch the network; give each test a fresh plugin set when asked."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture
+def fake_distribution(tmp_path, monkeypatch):
+    """Make a distribution with entry points in the ``interpgen`` group visible to
+    ``importlib.metadata``: ``fake_distribution("name", {"ep": "module"}, {"module.py": "source"})``."""
+
+    def make(dist: str, entry_points: dict[str, str], modules: dict[str, str] | None = None) -> Path:
+        root = tmp_path / f"site_{dist}"
+        info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+        lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[interpgen]\n{lines}\n")
+        for name, source in (modules or {}).items():
+            (root / name).write_text(textwrap.dedent(source))
+        monkeypatch.syspath_prepend(str(root))
+        return root
+
+    yield make
+    for name in [m for m in sys.modules if m.startswith("ig_testplugin_")]:
+        del sys.modules[name]
