@@ -174,9 +174,11 @@ def main() -> None:
     parser.add_argument("--num", type=int, default=5000, help="samples per evaluation")
     parser.add_argument("--libraries", nargs="+", default=["interpgen", "flow_matching", "torchcfm"])
     parser.add_argument("--set", action="append", default=[], help="recipe override for interpgen")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads for every library (1 is fastest for these small MLPs)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     runners = {"interpgen": run_interpgen, "flow_matching": run_flow_matching, "torchcfm": run_torchcfm}
     results: dict = {"config": {k: v for k, v in vars(args).items() if k != "out"}, "targets": {}}
     for name in args.targets:

@@ -42,7 +42,17 @@ class Pipeline:
 
     def __init__(self, *, data: Any, prior: Any = None, interpolant: Any = None, coupling: Any = None,
                  network: Any = None, objective: Objective | None = None, registry: Registry | None = None,
-                 root: str | Path | None = None, sampler: Any = None):
+                 root: str | Path | None = None, sampler: Any = None, seed: int | None = 0):
+        """``seed`` fixes the networks' (and learnable priors') initial weights; None leaves
+        torch's global random state to decide. The global state is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self._setup(data, prior, interpolant, coupling, network, objective, registry, root, sampler)
+
+    def _setup(self, data: Any, prior: Any, interpolant: Any, coupling: Any, network: Any,
+               objective: Objective | None, registry: Registry | None, root: str | Path | None,
+               sampler: Any) -> None:
         self.registry = registry or default_registry()
         reg = self.registry
         self.root = Path(root) if root is not None else Path.cwd()
@@ -107,7 +117,7 @@ class Pipeline:
         recipe = resolve(recipe)
         pipe = cls(data=recipe.data, prior=recipe.prior, interpolant=recipe.interpolant, coupling=recipe.coupling,
                    network=recipe.model, objective=recipe.objective, registry=reg, root=root,
-                   sampler=recipe.sample.sampler)
+                   sampler=recipe.sample.sampler, seed=recipe.train.seed)
         pipe.recipe = recipe
         return pipe
 

@@ -128,7 +128,7 @@ DEFAULT_PARTS: dict[str, Any] = {
     "interpolant": {"name": "linear"},
     "coupling": {"name": "independent"},
     "model": {"name": "mlp"},
-    "sample": {"sampler": {"name": "heun"}},
+    "sample": {"sampler": {"name": "midpoint"}},
 }
 
 

@@ -39,6 +39,14 @@ def lr_factor(cfg: Train, step: int) -> float:
     return 1.0
 
 
+def ema_decay_at(decay: float, step: int) -> float:
+    """The EMA decay after ``step`` updates: ``min(decay, (1 + step) / (10 + step))``.
+
+    The warm-up keeps the random initial weights from lingering in the average: with a fixed
+    0.999 they would still weigh 0.999^3000 = 5% after 3000 steps."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers are copied."""
@@ -91,6 +99,8 @@ def fit(pipe: Pipeline, cfg: Train, *, run_dir: str | Path | None = None, progre
     if cfg.ema_decay > 0 and pipe.ema is None:
         pipe.init_ema()
     run = Path(run_dir) if run_dir is not None else None
+    if run is not None:
+        run.mkdir(parents=True, exist_ok=True)
     if resume and run is not None and rd.list_checkpoints(run):
         restore_state(pipe, rd.load_checkpoint(rd.latest_checkpoint(run)), optimizer, generator)
     batches = pipe.data.batches(cfg.batch_size, generator=generator)
@@ -112,7 +122,7 @@ def fit(pipe: Pipeline, cfg: Train, *, run_dir: str | Path | None = None, progre
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
         if pipe.ema is not None:
-            update_ema(pipe.ema, pipe.network, cfg.ema_decay)
+            update_ema(pipe.ema, pipe.network, ema_decay_at(cfg.ema_decay, step))
         pipe.step = step + 1
         if pipe.step % cfg.log_every == 0 or pipe.step == cfg.steps:
             value = float(loss.detach())

@@ -8,9 +8,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# The test models are tiny: one intra-op thread is faster than two, and far faster on a busy
+# 2-core machine, where two threads spin against each other.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -364,6 +364,8 @@ def test_bad_array_files_are_explained(tmp_path):
     assert "non-numeric dtype complex64" in _error(tmp_path, "complex.npy")
     np.save(tmp_path / "objects.npy", np.array([[1, None], [2, 3]], dtype=object), allow_pickle=True)
     assert "non-numeric dtype (object array)" in _error(tmp_path, "objects.npy")
+    np.savez(tmp_path / "objects.npz", x=np.array([[1, None], [2, 3]], dtype=object))
+    assert "array 'x' has a non-numeric dtype (object array" in _error(tmp_path, "objects.npz")
 
 
 def test_array_params_are_validated():
