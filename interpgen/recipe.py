@@ -20,29 +20,11 @@ import tomli_w
 from interpgen.config import Part, RecipeConverter, RecipeError
 from interpgen.protocols import PREDICTIONS
 from interpgen.registry import Registry
+from interpgen.validators import (nonnegative_float, one_of, positive_float, positive_int,
+                                  unit_interval_open_right)
 
 TIME_SAMPLINGS = ("uniform", "logit_normal")
 LR_SCHEDULES = ("constant", "cosine")
-
-
-def _one_of(choices: Iterable[str]):
-    choices = tuple(choices)
-
-    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value not in choices:
-            raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}")
-
-    return check
-
-
-def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
-
-
-def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and not value >= 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
 def parse_predictions(text: str) -> tuple[str, ...]:
@@ -70,11 +52,11 @@ class Objective:
     """
 
     prediction: str = attrs.field(default="velocity", validator=_check_prediction)
-    time_sampling: str = attrs.field(default="uniform", validator=_one_of(TIME_SAMPLINGS))
+    time_sampling: str = attrs.field(default="uniform", validator=one_of(*TIME_SAMPLINGS))
     logit_normal_mean: float = 0.0
-    logit_normal_std: float = attrs.field(default=1.0, validator=_positive)
+    logit_normal_std: float = attrs.field(default=1.0, validator=positive_float)
     antithetic: bool = False
-    t_eps: float | None = attrs.field(default=None, validator=_non_negative)
+    t_eps: float | None = attrs.field(default=None, validator=attrs.validators.optional(nonnegative_float))
 
     @property
     def predictions(self) -> tuple[str, ...]:
@@ -85,18 +67,18 @@ class Objective:
 class Train:
     """Optimisation settings."""
 
-    steps: int = attrs.field(default=3000, validator=_positive)
-    batch_size: int = attrs.field(default=256, validator=_positive)
-    lr: float = attrs.field(default=1e-3, validator=_positive)
+    steps: int = attrs.field(default=3000, validator=positive_int)
+    batch_size: int = attrs.field(default=256, validator=positive_int)
+    lr: float = attrs.field(default=1e-3, validator=positive_float)
     seed: int = 0
-    weight_decay: float = attrs.field(default=0.0, validator=_non_negative)
-    warmup_steps: int = attrs.field(default=0, validator=_non_negative)
-    lr_schedule: str = attrs.field(default="constant", validator=_one_of(LR_SCHEDULES))
-    grad_clip: float = attrs.field(default=1.0, validator=_non_negative)  # 0 turns clipping off
-    ema_decay: float = attrs.field(default=0.999, validator=_non_negative)  # 0 turns EMA off
-    log_every: int = attrs.field(default=100, validator=_positive)
-    checkpoint_every: int = attrs.field(default=1000, validator=_positive)
-    keep_checkpoints: int = attrs.field(default=2, validator=_positive)
+    weight_decay: float = attrs.field(default=0.0, validator=nonnegative_float)
+    warmup_steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    lr_schedule: str = attrs.field(default="constant", validator=one_of(*LR_SCHEDULES))
+    grad_clip: float = attrs.field(default=1.0, validator=nonnegative_float)  # 0 turns clipping off
+    ema_decay: float = attrs.field(default=0.999, validator=unit_interval_open_right)  # 0 turns EMA off
+    log_every: int = attrs.field(default=100, validator=positive_int)
+    checkpoint_every: int = attrs.field(default=1000, validator=positive_int)
+    keep_checkpoints: int = attrs.field(default=2, validator=positive_int)
 
 
 @attrs.frozen(kw_only=True)
@@ -104,7 +86,7 @@ class Sample:
     """Defaults for ``interpgen sample`` (every one can be overridden on the command line)."""
 
     sampler: Part("sampler")  # type: ignore[valid-type]
-    num: int = attrs.field(default=2000, validator=_positive)
+    num: int = attrs.field(default=2000, validator=positive_int)
     seed: int = 0
 
 

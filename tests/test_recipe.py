@@ -93,7 +93,7 @@ def test_unknown_plugin_parameter_and_bad_value(tmp_path):
                           "train": {"batch_size": -1}}, registry())
     problems = info.value.problems
     assert any("unknown parameter(s) widht" in p and p.endswith("@ model") for p in problems)
-    assert any("batch_size must be > 0" in p and p.endswith("@ train") for p in problems), problems
+    assert any("batch_size must be an integer >= 1, got -1" in p and p.endswith("@ train") for p in problems), problems
 
 
 def test_missing_data_table_is_reported():

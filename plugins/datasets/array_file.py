@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .finite import FiniteSource
-from .validation import nonempty_str, optional_name
+from interpgen.validators import nonempty_str, optional_name
 
 ARRAY_SUFFIXES: tuple[str, ...] = (".npy", ".npz")
 #: The first bytes of each format (a .npz is a zip archive).

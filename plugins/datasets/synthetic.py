@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from . import shapes
-from .validation import (
+from interpgen.validators import (
     finite_vector, nonnegative_float, positive_float, positive_int, positive_vector,
 )
 

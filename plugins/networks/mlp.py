@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from .time_embedding import TIME_EMBEDDINGS
-from .validation import one_of, positive_even_int, positive_float, positive_int
+from interpgen.validators import one_of, positive_even_int, positive_float, positive_int
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 #: Factor applied to the default initialisation of the output layer.

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from interpgen.protocols import Interpolant
-from interpgen_plugins.samplers.validation import nonnegative_float
+from interpgen.validators import nonnegative_float
 
 
 @attrs.frozen(kw_only=True)

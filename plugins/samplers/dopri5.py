@@ -9,7 +9,7 @@ from interpgen_plugins.samplers.adaptive import integrate_adaptive
 from interpgen_plugins.samplers.butcher import DOPRI5
 from interpgen_plugins.samplers.explicit_rk import RightHandSide
 from interpgen_plugins.samplers.ode_sampler import OdeSampler
-from interpgen_plugins.samplers.validation import positive_float, positive_int
+from interpgen.validators import positive_float, positive_int
 
 
 @attrs.frozen(kw_only=True)

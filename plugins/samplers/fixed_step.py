@@ -16,7 +16,7 @@ from interpgen_plugins.samplers.butcher import EULER, HEUN, MIDPOINT, RK4, Butch
 from interpgen_plugins.samplers.explicit_rk import RightHandSide, integrate_on_grid
 from interpgen_plugins.samplers.ode_sampler import OdeSampler
 from interpgen_plugins.samplers.time_grid import grid_name, time_grid
-from interpgen_plugins.samplers.validation import positive_int
+from interpgen.validators import positive_int
 
 
 class FixedStepSampler(OdeSampler):

@@ -33,7 +33,7 @@ from interpgen_plugins.samplers.diffusions import OptimalDiffusion
 from interpgen_plugins.samplers.explicit_rk import RightHandSide, rk_step
 from interpgen_plugins.samplers.noise import standard_normal_like
 from interpgen_plugins.samplers.time_grid import grid_name, time_grid
-from interpgen_plugins.samplers.validation import (
+from interpgen.validators import (
     one_of, positive_float, positive_int, unit_interval_open_right)
 
 LAST_STEPS: tuple[str, ...] = ("none", "mean", "tweedie", "euler")

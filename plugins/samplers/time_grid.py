@@ -8,7 +8,7 @@ exists so far; the ``grid`` parameter of every fixed-step sampler is validated a
 
 from __future__ import annotations
 
-from interpgen_plugins.samplers.validation import one_of
+from interpgen.validators import one_of
 
 #: The grid names a sampler accepts.
 GRIDS: tuple[str, ...] = ("uniform",)

@@ -1,12 +1,13 @@
-"""attrs validators for the dataset parameter classes.
+"""attrs validators shared by the kernel's and the plugins' parameter classes.
 
 Each rejects a bad value with a message naming the parameter and the value, e.g.
-``noise must be a finite number >= 0, got -0.1``.
+``steps must be an integer >= 1, got 0``; the recipe loader adds where (``@ sample.sampler``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -64,3 +65,26 @@ def nonempty_str(_: Any, attribute: attrs.Attribute, value: Any) -> None:
     """A non-empty string."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{attribute.name} must be a non-empty string, got {value!r}")
+
+
+def positive_even_int(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """An even ``int`` that is at least 2 (half sine, half cosine features)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 2 or value % 2:
+        raise ValueError(f"{attribute.name} must be an even integer >= 2, got {value!r}")
+
+
+def unit_interval_open_right(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """A number in ``[0, 1)``."""
+    if not _is_number(value) or not 0 <= value < 1:
+        raise ValueError(f"{attribute.name} must be a number in [0, 1), got {value!r}")
+
+
+def one_of(*choices: str) -> Callable[[Any, attrs.Attribute, Any], None]:
+    """A string among ``choices``."""
+
+    def check(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            listed = ", ".join(repr(c) for c in choices)
+            raise ValueError(f"{attribute.name} must be one of {listed}, got {value!r}")
+
+    return check
