@@ -52,7 +52,7 @@ class Objective:
     """
 
     prediction: str = attrs.field(default="velocity", validator=_check_prediction)
-    time_sampling: str = attrs.field(default="uniform", validator=one_of(*TIME_SAMPLINGS))
+    time_sampling: str = attrs.field(default="logit_normal", validator=one_of(*TIME_SAMPLINGS))
     logit_normal_mean: float = 0.0
     logit_normal_std: float = attrs.field(default=1.0, validator=positive_float)
     antithetic: bool = False
