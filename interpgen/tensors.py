@@ -19,8 +19,3 @@ def batch_time(t: float | Tensor, batch: int, *, like: Tensor) -> Tensor:
     if isinstance(t, Tensor) and t.dim() == 1:
         return t.to(device=like.device, dtype=like.dtype)
     return torch.full((batch,), float(t), device=like.device, dtype=like.dtype)
-
-
-def flat_sum(x: Tensor) -> Tensor:
-    """Sum over every dimension but the first: ``(B, *event) -> (B,)``."""
-    return x.reshape(x.shape[0], -1).sum(dim=1)

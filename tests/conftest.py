@@ -17,6 +17,19 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="module")
+def registry():
+    """The registry of every installed plugin (a module may override this with its own)."""
+    from interpgen.plugin_manager import reload_plugins
+
+    return reload_plugins().registry
+
+
+@pytest.fixture(scope="module")
+def linear(registry):
+    return registry.create("interpolant", "linear")
+
+
 @pytest.fixture
 def fake_distribution(tmp_path, monkeypatch):
     """Make a distribution with entry points in the ``interpgen`` group visible to

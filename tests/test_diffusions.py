@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from interpgen.oracles import GaussianOracle, MixtureOracle
-from interpgen.plugin_manager import reload_plugins
 from interpgen.protocols import Diffusion
 from interpgen_plugins.samplers.diffusions import (
     ConstantDiffusion, DecreasingDiffusion, IncreasingDecreasingDiffusion, LinearDiffusion,
@@ -19,14 +18,6 @@ F64 = torch.float64
 T = torch.linspace(0.02, 0.98, 25, dtype=F64)
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return reload_plugins().registry
-
-
-@pytest.fixture(scope="module")
-def linear(registry):
-    return registry.create("interpolant", "linear")
 
 
 @pytest.fixture(scope="module")

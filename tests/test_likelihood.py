@@ -10,7 +10,6 @@ import torch
 
 from interpgen.likelihood import EXACT_MAX_ELEMENTS, exact_divergence, hutchinson_divergence, log_likelihood
 from interpgen.oracles import GaussianOracle, MixtureOracle, OracleField
-from interpgen.plugin_manager import reload_plugins
 from interpgen_plugins.samplers.dopri5 import Dopri5Sampler
 from interpgen_plugins.samplers.fixed_step import EulerSampler, Rk4Sampler
 from interpgen_plugins.samplers.sde import EulerMaruyamaSampler
@@ -18,23 +17,6 @@ from interpgen_plugins.samplers.sde import EulerMaruyamaSampler
 F64 = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tensors here are tiny: threads only add overhead (and contend with parallel runs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return reload_plugins().registry
-
-
-@pytest.fixture(scope="module")
-def linear(registry):
-    return registry.create("interpolant", "linear")
 
 
 GradOracleField = OracleField  # the oracle's exact fields are differentiable in x

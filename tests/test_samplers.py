@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from interpgen.oracles import GaussianOracle, MixtureOracle, OracleField
-from interpgen.plugin_manager import reload_plugins
 from interpgen.protocols import OdeSolver, Sampler
 from interpgen_plugins.samplers.adaptive import StepLimitError
 from interpgen_plugins.samplers.diffusions import ConstantDiffusion, OptimalDiffusion, ZeroDiffusion
@@ -24,23 +23,6 @@ SDES = [EulerMaruyamaSampler, StochasticHeunSampler]
 DIFFUSION_NAMES = ["zero", "constant", "optimal", "sigma", "linear", "decreasing", "increasing_decreasing"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tensors here are tiny: threads only add overhead (and contend with parallel runs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def registry():
-    return reload_plugins().registry
-
-
-@pytest.fixture(scope="module")
-def linear(registry):
-    return registry.create("interpolant", "linear")
 
 
 # -- plain ODEs with known solutions -------------------------------------------------------------

@@ -54,8 +54,9 @@ def sde_drift(field: Field, diffusion: Diffusion) -> RightHandSide:
     return drift
 
 
+@attrs.frozen(kw_only=True)
 class SdeSampler:
-    """Shared sampling loop of the SDE samplers. A subclass names ``tableau``, the ODE method its
+    """Shared parameters and sampling loop of the SDE samplers. A subclass names ``tableau``, the ODE method its
     drift step uses (and reduces to exactly when ``eps = 0``), and ``noise_first``: whether the
     noise increment ``sqrt(2 eps(t) dt) xi`` is added before the drift step (stochastic Heun) or
     after it (Euler-Maruyama)."""
@@ -64,12 +65,12 @@ class SdeSampler:
     sampler_name: ClassVar[str]
     tableau: ClassVar[ButcherTableau]
     noise_first: ClassVar[bool]
-    steps: int
-    diffusion: Diffusion
-    last_step: str
-    last_step_size: float
-    t_eps: float
-    grid: str
+    steps: int = attrs.field(default=250, validator=positive_int)
+    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=_is_diffusion)
+    last_step: str = attrs.field(default="mean", validator=one_of(*LAST_STEPS))
+    last_step_size: float = attrs.field(default=0.04, validator=positive_float)
+    t_eps: float = attrs.field(default=1e-3, validator=unit_interval_open_right)
+    grid: str = attrs.field(default="uniform", validator=grid_name)
 
     def _check_field(self, field: Field) -> None:
         available = tuple(field.available())
@@ -154,12 +155,6 @@ class EulerMaruyamaSampler(SdeSampler):
     sampler_name: ClassVar[str] = "euler_maruyama"
     tableau: ClassVar[ButcherTableau] = EULER
     noise_first: ClassVar[bool] = False
-    steps: int = attrs.field(default=250, validator=positive_int)
-    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=_is_diffusion)
-    last_step: str = attrs.field(default="mean", validator=one_of(*LAST_STEPS))
-    last_step_size: float = attrs.field(default=0.04, validator=positive_float)
-    t_eps: float = attrs.field(default=1e-3, validator=unit_interval_open_right)
-    grid: str = attrs.field(default="uniform", validator=grid_name)
 
 
 @attrs.frozen(kw_only=True)
@@ -171,9 +166,3 @@ class StochasticHeunSampler(SdeSampler):
     sampler_name: ClassVar[str] = "stochastic_heun"
     tableau: ClassVar[ButcherTableau] = HEUN
     noise_first: ClassVar[bool] = True
-    steps: int = attrs.field(default=250, validator=positive_int)
-    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=_is_diffusion)
-    last_step: str = attrs.field(default="mean", validator=one_of(*LAST_STEPS))
-    last_step_size: float = attrs.field(default=0.04, validator=positive_float)
-    t_eps: float = attrs.field(default=1e-3, validator=unit_interval_open_right)
-    grid: str = attrs.field(default="uniform", validator=grid_name)
