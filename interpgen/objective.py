@@ -44,12 +44,12 @@ def interpolant_loss(network: Callable[..., Tensor], interpolant: Interpolant, p
     t = sample_times(objective, batch, generator=generator, device=x1.device, dtype=x1.dtype)
     z = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
     signs = (1.0, -1.0) if objective.antithetic and not interpolant.deterministic else (1.0,)
+    preds = objective.predictions
     total = x1.new_zeros(())
     for sign in signs:
         zs = sign * z
         xt = interpolant.interpolate(x0, x1, zs, t)
         out = network(xt, t, labels) if labels is not None else network(xt, t)
-        preds = objective.predictions
         chunks = torch.chunk(out, len(preds), dim=1) if len(preds) > 1 else (out,)
         for name, pred in zip(preds, chunks):
             target = interpolant.target(name, x0, x1, zs, t, gaussian_base=prior.standard_normal)

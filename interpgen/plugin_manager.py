@@ -127,15 +127,8 @@ def _fill_registry(result: PluginSet, strict: bool) -> None:
         except Exception as exc:
             pm.unregister(plugin)
             _fail(result, name, dist, exc, strict)
-            _drop_entries(registry, name)
+            registry.drop_plugin(name)
     registry.set_owner("<python>", "<python>")
-
-
-def _drop_entries(registry: Registry, plugin: str) -> None:
-    for entry in list(registry):
-        if entry.plugin == plugin:
-            del registry._entries[entry.kind][entry.name]
-            del registry._by_class[entry.params]
 
 
 _CURRENT: PluginSet | None = None

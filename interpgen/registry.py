@@ -106,6 +106,12 @@ class Registry:
         self._by_class[params] = entry
         return entry
 
+    def drop_plugin(self, plugin: str) -> None:
+        """Forget every entry ``plugin`` registered (used when its registration fails half-way)."""
+        for entry in [e for e in self if e.plugin == plugin]:
+            del self._entries[entry.kind][entry.name]
+            del self._by_class[entry.params]
+
     # -- lookup -----------------------------------------------------------------------------
     def kinds(self) -> list[str]:
         return list(self._entries)

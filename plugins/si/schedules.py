@@ -44,41 +44,36 @@ def _cos_half_pi(t: Tensor) -> Tensor:
 
 # -- linear family ------------------------------------------------------------------------------
 
+class LinearSchedule:
+    """``alpha = 1 - t``, ``beta = t`` and their derivatives (math.md 1.8 ``linear``), shared by
+    the linear interpolants."""
+
+    __slots__ = ()
+
+    def alpha(self, t: Tensor) -> Tensor:
+        return 1.0 - t
+
+    def beta(self, t: Tensor) -> Tensor:
+        return t.clone()
+
+    def alpha_dot(self, t: Tensor) -> Tensor:
+        return -torch.ones_like(t)
+
+    def beta_dot(self, t: Tensor) -> Tensor:
+        return torch.ones_like(t)
+
+
 @attrs.frozen(kw_only=True)
-class LinearInterpolant(NoisyInterpolant):
+class LinearInterpolant(LinearSchedule, NoisyInterpolant):
     """``alpha = 1 - t``, ``beta = t``, plus any gamma (math.md 1.7, 1.8 ``linear``): rectified
     flow / linear flow matching with gamma zero, the SI ``linear`` interpolant otherwise."""
 
-    def alpha(self, t: Tensor) -> Tensor:
-        return 1.0 - t
-
-    def beta(self, t: Tensor) -> Tensor:
-        return t.clone()
-
-    def alpha_dot(self, t: Tensor) -> Tensor:
-        return -torch.ones_like(t)
-
-    def beta_dot(self, t: Tensor) -> Tensor:
-        return torch.ones_like(t)
-
 
 @attrs.frozen(kw_only=True)
-class OneSidedInterpolant(DeterministicInterpolant):
+class OneSidedInterpolant(LinearSchedule, DeterministicInterpolant):
     """The one-sided linear SI: ``alpha = 1 - t``, ``beta = t``, gamma = 0, for a Gaussian base
     ``x0 ~ N(0, I)`` (math.md 0, 1.8 ``one-sided-linear``). Pass ``gaussian_base=True`` to
     ``convert`` and ``target`` when the prior is ``N(0, I)``, as intended."""
-
-    def alpha(self, t: Tensor) -> Tensor:
-        return 1.0 - t
-
-    def beta(self, t: Tensor) -> Tensor:
-        return t.clone()
-
-    def alpha_dot(self, t: Tensor) -> Tensor:
-        return -torch.ones_like(t)
-
-    def beta_dot(self, t: Tensor) -> Tensor:
-        return torch.ones_like(t)
 
 
 def _sigma_min_in_range(instance: Any, attribute: attrs.Attribute, value: float) -> None:
