@@ -52,7 +52,7 @@ def interpgen_register_samplers(registry: Any) -> None:
 
 @hookspec
 def interpgen_register_networks(registry: Any) -> None:
-    """Add networks (kind ``"network"``)."""
+    """Add networks (kind ``"network"``) and attention backends (kind ``"attention"``)."""
 
 
 @hookspec

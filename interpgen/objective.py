@@ -34,13 +34,35 @@ def sample_times(objective: Objective, num: int, *, generator: torch.Generator |
     return eps + (1.0 - 2.0 * eps) * u
 
 
+def drop_labels(labels: Tensor, probability: float, null_label: int, *,
+                generator: torch.Generator | None = None) -> Tensor:
+    """Each label independently replaced by ``null_label`` with ``probability`` (per sample, not
+    per batch: a batch then always mixes conditional and unconditional examples)."""
+    if probability <= 0.0:
+        return labels
+    drop = torch.rand(labels.shape, generator=generator, device=labels.device) < probability
+    return torch.where(drop, torch.full_like(labels, null_label), labels)
+
+
 def interpolant_loss(network: Callable[..., Tensor], interpolant: Interpolant, prior: Prior, coupling: Coupling,
                      objective: Objective, x1: Tensor, labels: Tensor | None = None, *,
+                     x0: Tensor | None = None, num_classes: int | None = None,
                      generator: torch.Generator | None = None) -> Tensor:
-    """One minibatch estimate of the loss above (a scalar)."""
+    """One minibatch estimate of the loss above (a scalar).
+
+    ``x0`` is the data's own source sample for paired data; otherwise it is drawn from the
+    prior. With ``objective.label_dropout > 0`` labels are dropped to the null class
+    ``num_classes`` per sample before the network sees them."""
     batch = x1.shape[0]
-    x0 = prior.sample(batch, tuple(x1.shape[1:]), generator=generator, device=x1.device, dtype=x1.dtype)
+    if x0 is None:
+        x0 = prior.sample(batch, tuple(x1.shape[1:]), generator=generator, device=x1.device, dtype=x1.dtype)
+    elif x0.shape != x1.shape:
+        raise ValueError(f"paired data: x0 has shape {tuple(x0.shape)} but x1 has {tuple(x1.shape)}")
     x0, x1 = coupling.pair(x0, x1, labels)
+    if labels is not None and objective.label_dropout > 0:
+        if num_classes is None:
+            raise ValueError("objective.label_dropout needs labelled data with a known number of classes")
+        labels = drop_labels(labels, objective.label_dropout, num_classes, generator=generator)
     t = sample_times(objective, batch, generator=generator, device=x1.device, dtype=x1.dtype)
     z = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
     signs = (1.0, -1.0) if objective.antithetic and not interpolant.deterministic else (1.0,)

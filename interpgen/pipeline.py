@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from interpgen.config import RecipeConverter
 from interpgen.fields import ModelField
 from interpgen.plugin_manager import registry as default_registry
-from interpgen.protocols import Coupling, DataSource, Interpolant, Prior, Sampler
+from interpgen.protocols import Batch, Coupling, DataSource, Interpolant, Prior, Sampler
 from interpgen.recipe import DEFAULT_PARTS, Objective, Recipe, resolve
 from interpgen.registry import Registry
 
@@ -225,6 +225,16 @@ class Pipeline:
         pipe.recipe = recipe
         restore_state(pipe, state)
         return pipe
+
+    def loss(self, batch: Batch, *, generator: torch.Generator | None = None,
+             network: Any = None) -> Tensor:
+        """The training loss on one batch (math.md 1.4; see :mod:`interpgen.objective`).
+        ``network`` replaces ``self.network`` (the trainer passes its distributed wrapper)."""
+        from interpgen.objective import interpolant_loss
+
+        return interpolant_loss(network if network is not None else self.network, self.interpolant,
+                                self.prior, self.coupling, self.objective, batch.x1, batch.labels,
+                                x0=batch.x0, num_classes=self.data.num_classes, generator=generator)
 
     def trainable_modules(self) -> list[nn.Module]:
         mods = [self.network]

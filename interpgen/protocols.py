@@ -101,7 +101,10 @@ class Prior(Protocol):
 @runtime_checkable
 class Coupling(Protocol):
     """Which x0 goes with which x1 in a batch: returns a pair ``(x0, x1)`` of equal batch size
-    whose marginals are the prior's and the data's (math.md 5)."""
+    whose marginals are the prior's and the data's (math.md 5).
+
+    ``x1`` comes back unchanged and in the same order, so ``labels`` (which belong to ``x1``)
+    still apply; a coupling reorders or resamples ``x0`` only."""
 
     def pair(self, x0: Tensor, x1: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
 
@@ -196,7 +199,12 @@ class DataSource(Protocol):
     """Training data in model space.
 
     ``event_shape`` is the shape of one example. ``batches`` yields ``(x1, labels_or_None)``
-    forever, reshuffling finite data each epoch. ``reference(n)`` gives samples in model space to
+    forever, reshuffling finite data each epoch; paired data (data-to-data translation) yields
+    ``(x1, labels_or_None, x0)`` with the source sample ``x0`` of each ``x1``. ``shard=(i, n)``
+    asks for process ``i``'s share when ``n`` processes train together: the stream is the one a
+    single process would see with ``n * batch_size`` rows per batch, and shard ``i`` gets rows
+    ``[i * batch_size, (i + 1) * batch_size)`` of each, so the processes never see the same row
+    in a step and a run's data does not depend on how many processes share it. ``reference(n)`` gives samples in model space to
     evaluate against (fresh draws for synthetic targets, rows of the data for finite data).
     ``data_affine()`` returns ``(shift, scale)``, each broadcastable to ``event_shape``, with
     ``data = shift + scale * model_space`` (None when the data is used as loaded); the kernel
@@ -206,9 +214,19 @@ class DataSource(Protocol):
     event_shape: tuple[int, ...]
     num_classes: int | None
 
-    def batches(self, batch_size: int, *, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor | None]]: ...
+    def batches(self, batch_size: int, *, generator: torch.Generator,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[Tensor, ...]]: ...
     def reference(self, num: int, *, generator: torch.Generator) -> Tensor: ...
     def data_affine(self) -> tuple[Tensor, Tensor] | None: ...
+
+
+class Batch(NamedTuple):
+    """One training batch: data ``x1`` ``(B, *event)``, its ``labels`` ``(B,)`` or None, and for
+    paired data the source sample ``x0`` of each row (None otherwise)."""
+
+    x1: Tensor
+    labels: Tensor | None = None
+    x0: Tensor | None = None
 
 
 @runtime_checkable

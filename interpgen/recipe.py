@@ -56,6 +56,9 @@ class Objective:
     logit_normal_mean: float = 0.0
     logit_normal_std: float = attrs.field(default=1.0, validator=positive_float)
     antithetic: bool = False
+    #: Probability, per sample, of replacing a label by the null class while training, so one
+    #: network learns the conditional and the unconditional field (classifier-free guidance).
+    label_dropout: float = attrs.field(default=0.0, validator=unit_interval_open_right)
     t_eps: float | None = attrs.field(default=None, validator=attrs.validators.optional(nonnegative_float))
 
     @property

@@ -19,7 +19,7 @@ import attrs
 #: The kinds every installation has; plugins may add further kinds by registering into them.
 CORE_KINDS: tuple[str, ...] = (
     "interpolant", "prior", "coupling", "autoencoder", "sampler",
-    "network", "dataset", "gamma", "diffusion",
+    "network", "attention", "dataset", "gamma", "diffusion",
 )
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from interpgen import run_dir as rd
-from interpgen.objective import interpolant_loss
+from interpgen.batches import batch_stream
 from interpgen.recipe import Train
 
 if TYPE_CHECKING:
@@ -103,16 +103,14 @@ def fit(pipe: Pipeline, cfg: Train, *, run_dir: str | Path | None = None, progre
         run.mkdir(parents=True, exist_ok=True)
     if resume and run is not None and rd.list_checkpoints(run):
         restore_state(pipe, rd.load_checkpoint(rd.latest_checkpoint(run)), optimizer, generator)
-    batches = pipe.data.batches(cfg.batch_size, generator=generator)
+    batches = batch_stream(pipe.data, cfg.batch_size, generator=generator)
     losses: list[float] = []
     pipe.network.train()
     start, started = pipe.step, time.perf_counter()
     for step in range(pipe.step, cfg.steps):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * lr_factor(cfg, step)
-        x1, labels = next(batches)
-        loss = interpolant_loss(pipe.network, pipe.interpolant, pipe.prior, pipe.coupling, pipe.objective,
-                                x1, labels, generator=generator)
+        loss = pipe.loss(next(batches), generator=generator)
         if not torch.isfinite(loss):
             raise TrainingError(f"loss is {loss.item()} at step {step}; stopping"
                                 + (f" (last good checkpoint kept in {run / rd.CHECKPOINT_DIR})" if run else ""))

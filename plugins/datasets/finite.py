@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from interpgen.batches import check_shard
+
 
 class FiniteSource:
     """A :class:`~interpgen.protocols.DataSource` over the rows of ``data`` (shape
@@ -37,24 +39,29 @@ class FiniteSource:
     def _permutation(self, generator: torch.Generator) -> Tensor:
         return torch.randperm(len(self), generator=generator, device=generator.device)
 
-    def batches(self, batch_size: int, *, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor | None]]:
+    def batches(self, batch_size: int, *, generator: torch.Generator,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[Tensor, Tensor | None]]:
         """Yield ``(x1, labels_or_None)`` forever.
 
-        Each epoch is a fresh permutation drawn with ``generator``, cut into full batches; the
-        ragged remainder is dropped, so every row appears at most once per epoch and exactly once
-        when ``batch_size`` divides ``N``. When the data has fewer rows than a batch, each batch
-        is drawn with replacement instead.
+        Each epoch is a fresh permutation drawn with ``generator``, cut into full global batches
+        of ``count * batch_size`` rows (``shard = (index, count)``, see
+        :class:`~interpgen.protocols.DataSource`); the ragged remainder is dropped, so every row
+        appears at most once per epoch and exactly once when the global batch divides ``N``.
+        When the data has fewer rows than a global batch, each one is drawn with replacement.
+        Shard ``index`` gets rows ``[index * batch_size, (index + 1) * batch_size)`` of each.
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        n = len(self)
+        index, count = check_shard(shard)
+        n, width = len(self), batch_size * count
+        mine = slice(index * batch_size, (index + 1) * batch_size)
         while True:
-            if n < batch_size:
-                yield self._rows(torch.randint(0, n, (batch_size,), generator=generator, device=generator.device))
+            if n < width:
+                yield self._rows(torch.randint(0, n, (width,), generator=generator, device=generator.device)[mine])
                 continue
             order = self._permutation(generator)
-            for start in range(0, n - batch_size + 1, batch_size):
-                yield self._rows(order[start:start + batch_size])
+            for start in range(0, n - width + 1, width):
+                yield self._rows(order[start:start + width][mine])
 
     def reference(self, num: int, *, generator: torch.Generator) -> Tensor:
         """``num`` rows: distinct rows when ``num <= N``; otherwise every row ``num // N`` times

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from . import shapes
+from interpgen.batches import check_shard
 from interpgen.validators import (
     finite_vector, nonnegative_float, positive_float, positive_int, positive_vector,
 )
@@ -32,11 +33,17 @@ class SyntheticSource:
         self._sampler = sampler
         self.event_shape = tuple(event_shape)
 
-    def batches(self, batch_size: int, *, generator: torch.Generator) -> Iterator[tuple[Tensor, None]]:
-        """Yield ``(x1, None)`` with ``x1`` of shape ``(batch_size, *event_shape)``, forever."""
+    def batches(self, batch_size: int, *, generator: torch.Generator,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[tuple[Tensor, None]]:
+        """Yield ``(x1, None)`` with ``x1`` of shape ``(batch_size, *event_shape)``, forever.
+
+        With ``shard = (index, count)`` each step draws ``count * batch_size`` samples (the
+        batch one process would see) and keeps rows ``[index * batch_size, (index + 1) *
+        batch_size)``, so processes sharing a seed still train on different samples."""
         _check_count("batch_size", batch_size)
+        index, count = check_shard(shard)
         while True:
-            yield self._sampler(batch_size, generator), None
+            yield self._sampler(batch_size * count, generator)[index * batch_size:(index + 1) * batch_size], None
 
     def reference(self, num: int, *, generator: torch.Generator) -> Tensor:
         """``num`` fresh samples."""
