@@ -15,6 +15,19 @@ from torch import Tensor
 from interpgen.protocols import ConversionError, Interpolant
 
 
+def prediction_heads(out: Tensor, predictions: tuple[str, ...], channels: int) -> tuple[Tensor, ...]:
+    """Split a network output into one tensor per prediction.
+
+    The predictions are stacked along dimension 1, ``channels`` each; channels beyond them (a
+    DiT with ``learn_sigma`` returns a variance head that interpgen does not train) are dropped.
+    """
+    needed = channels * len(predictions)
+    if out.shape[1] < needed:
+        raise ValueError(f"the network returned {out.shape[1]} channels; {len(predictions)} prediction(s) "
+                         f"({'+'.join(predictions)}) of {channels} channels need {needed}")
+    return torch.split(out[:, :needed], channels, dim=1)
+
+
 class ModelField:
     """``evaluate(x, t, wants)`` runs ``network(x, t[, labels])`` once and converts its output;
     ``nfe`` counts those runs."""
@@ -37,9 +50,7 @@ class ModelField:
         self.nfe += 1
         labels = self.labels
         out = self.network(x, t, labels) if labels is not None else self.network(x, t)
-        if len(self.predictions) == 1:
-            return {self.predictions[0]: out}
-        return dict(zip(self.predictions, torch.chunk(out, len(self.predictions), dim=1)))
+        return dict(zip(self.predictions, prediction_heads(out, self.predictions, x.shape[1])))
 
     def evaluate(self, x: Tensor, t: Tensor, wants: tuple[str, ...]) -> tuple[Tensor, ...]:
         have = self.raw(x, t)

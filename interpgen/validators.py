@@ -23,6 +23,18 @@ def positive_int(_: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
 
 
+def nonnegative_int(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """An ``int`` (not a bool) that is at least 0."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{attribute.name} must be an integer >= 0, got {value!r}")
+
+
+def optional_positive_int(_: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """None, or an ``int`` (not a bool) that is at least 1."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"{attribute.name} must be an integer >= 1 or left out, got {value!r}")
+
+
 def positive_float(_: Any, attribute: attrs.Attribute, value: Any) -> None:
     """A finite number strictly greater than 0."""
     if not _is_number(value) or not math.isfinite(value) or not value > 0:
