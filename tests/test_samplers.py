@@ -400,7 +400,7 @@ def test_registered_samplers_follow_protocols(registry):
     (EulerSampler, {"steps": 0}, "steps must be an integer >= 1, got 0"),
     (HeunSampler, {"steps": 2.5}, "steps must be an integer >= 1, got 2.5"),
     (Rk4Sampler, {"steps": True}, "steps must be an integer >= 1, got True"),
-    (MidpointSampler, {"grid": "cosine"}, "grid must be one of 'uniform', got 'cosine'"),
+    (MidpointSampler, {"grid": "cosine"}, "grid must be one of 'uniform', 'edm', 'tuned', got 'cosine'"),
     (Dopri5Sampler, {"rtol": 0.0}, "rtol must be a finite number > 0, got 0.0"),
     (Dopri5Sampler, {"atol": -1e-3}, "atol must be a finite number > 0, got -0.001"),
     (Dopri5Sampler, {"max_steps": 0}, "max_steps must be an integer >= 1, got 0"),
@@ -408,7 +408,7 @@ def test_registered_samplers_follow_protocols(registry):
     (EulerMaruyamaSampler, {"last_step": "Mean"}, "last_step must be one of 'none', 'mean', 'tweedie', 'euler', got 'Mean'"),
     (StochasticHeunSampler, {"last_step_size": 0.0}, "last_step_size must be a finite number > 0, got 0.0"),
     (StochasticHeunSampler, {"t_eps": 1.0}, r"t_eps must be a number in \[0, 1\), got 1.0"),
-    (StochasticHeunSampler, {"grid": "edm"}, "grid must be one of 'uniform', got 'edm'"),
+    (StochasticHeunSampler, {"grid": "cosine"}, "grid must be one of 'uniform', 'edm', 'tuned', got 'cosine'"),
 ])
 def test_bad_parameters_are_rejected(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -4,7 +4,11 @@ Samplers (kind ``"sampler"``; each params class is the sampler itself):
 
 * ODE, also usable as ODE solvers for likelihoods: ``euler``, ``heun``, ``midpoint``, ``rk4``
   (fixed steps on a time grid) and ``dopri5`` (adaptive Dormand-Prince 5(4));
-* SDE, needing the score: ``euler_maruyama`` and ``stochastic_heun`` with a diffusion eps(t).
+* SDE, needing the score: ``euler_maruyama`` and ``stochastic_heun`` with a diffusion eps(t);
+* fast sampling without retraining (math.md 3): ``converted`` (any inner sampler under a target
+  ``schedule``) and ``point_mass`` (the few-step point-mass SDE of math.md 3.4).
+
+Every fixed-step sampler takes ``grid`` = ``uniform``, ``edm`` or ``tuned`` (:mod:`.time_grid`).
 
 Diffusions (kind ``"diffusion"``): ``zero``, ``constant``, ``optimal``, ``sigma``, ``linear``,
 ``decreasing``, ``increasing_decreasing``.
@@ -21,6 +25,8 @@ from interpgen_plugins.samplers.diffusions import (
 from interpgen_plugins.samplers.dopri5 import Dopri5Sampler
 from interpgen_plugins.samplers.fixed_step import EulerSampler, HeunSampler, MidpointSampler, Rk4Sampler
 from interpgen_plugins.samplers.sde import EulerMaruyamaSampler, StochasticHeunSampler
+from interpgen_plugins.samplers.converted import ConvertedSampler
+from interpgen_plugins.samplers.point_mass import PointMassSampler
 
 SAMPLERS: dict[str, type] = {
     "euler": EulerSampler,
@@ -30,6 +36,8 @@ SAMPLERS: dict[str, type] = {
     "dopri5": Dopri5Sampler,
     "euler_maruyama": EulerMaruyamaSampler,
     "stochastic_heun": StochasticHeunSampler,
+    "converted": ConvertedSampler,  # schedule conversion, math.md 3.1
+    "point_mass": PointMassSampler,  # few-step point-mass SDE, math.md 3.4
 }
 
 DIFFUSIONS: dict[str, type] = {

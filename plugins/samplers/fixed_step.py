@@ -10,26 +10,46 @@ from __future__ import annotations
 from typing import ClassVar
 
 import attrs
+import torch
 from torch import Tensor
 
+from interpgen.protocols import Field, SampleResult
 from interpgen_plugins.samplers.butcher import EULER, HEUN, MIDPOINT, RK4, ButcherTableau
 from interpgen_plugins.samplers.explicit_rk import RightHandSide, integrate_on_grid
-from interpgen_plugins.samplers.ode_sampler import OdeSampler
+from interpgen_plugins.samplers.ode_sampler import OdeSampler, velocity_of
 from interpgen_plugins.samplers.time_grid import grid_name, time_grid
-from interpgen.validators import positive_int
+from interpgen.validators import positive_float, positive_int
 
 
+@attrs.frozen(kw_only=True)
 class FixedStepSampler(OdeSampler):
-    """An ODE sampler that steps a Butcher tableau over a fixed time grid."""
+    """An ODE sampler that steps a Butcher tableau over a fixed time grid.
+
+    ``rho`` is the exponent of the ``edm`` grid (unused by the others). The ``tuned`` grid's
+    pilot evaluations happen before sampling and are not counted in the sample's ``nfe``."""
 
     tableau: ClassVar[ButcherTableau]
     steps: int
     grid: str
+    rho: float = attrs.field(default=7.0, validator=positive_float)
 
     def _solve(self, fn: RightHandSide, y: Tensor, t_start: float, t_end: float, *, record: bool
                ) -> tuple[Tensor, int, list[Tensor] | None]:
-        times = time_grid(self.grid, t_start, t_end, self.steps)
+        times = time_grid(self.grid, t_start, t_end, self.steps, rho=self.rho, velocity=fn, x=y)
         return integrate_on_grid(fn, y, times, self.tableau, record=record)
+
+    def sample(self, field: Field, x0: Tensor, generator: torch.Generator | None = None,
+               return_trajectory: bool = False) -> SampleResult:
+        """As :meth:`OdeSampler.sample`, with the grid built from the field (its interpolant for
+        ``edm``, its velocity for ``tuned``; the tuning calls are not in ``nfe``)."""
+        t_start, t_end = (float(t) for t in field.time_range(stochastic=False))
+        fn = velocity_of(field)
+        times = time_grid(self.grid, t_start, t_end, self.steps, interpolant=field.interpolant,
+                          rho=self.rho, velocity=fn, x=x0)
+        before = field.nfe
+        x, _, states = integrate_on_grid(fn, x0, times, self.tableau, record=return_trajectory)
+        trajectory = torch.stack(states) if states is not None else None
+        return SampleResult(x=x, nfe=field.nfe - before, trajectory=trajectory)
 
 
 @attrs.frozen(kw_only=True)

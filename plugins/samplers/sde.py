@@ -32,6 +32,7 @@ from interpgen_plugins.samplers.butcher import EULER, HEUN, ButcherTableau
 from interpgen_plugins.samplers.diffusions import OptimalDiffusion
 from interpgen_plugins.samplers.explicit_rk import RightHandSide, rk_step
 from interpgen_plugins.samplers.noise import standard_normal_like
+from interpgen_plugins.samplers.ode_sampler import velocity_of
 from interpgen_plugins.samplers.time_grid import grid_name, time_grid
 from interpgen.validators import (
     one_of, positive_float, positive_int, unit_interval_open_right)
@@ -71,6 +72,7 @@ class SdeSampler:
     last_step_size: float = attrs.field(default=0.04, validator=positive_float)
     t_eps: float = attrs.field(default=1e-3, validator=unit_interval_open_right)
     grid: str = attrs.field(default="uniform", validator=grid_name)
+    rho: float = attrs.field(default=7.0, validator=positive_float)
 
     def _check_field(self, field: Field) -> None:
         available = tuple(field.available())
@@ -85,9 +87,12 @@ class SdeSampler:
                 f"{self.sampler_name} with last_step='tweedie' needs the field's 'x1' prediction "
                 f"(it offers: {offers}); choose last_step='mean' or 'euler'")
 
-    def grid_times(self, t_start: float, t_end: float) -> tuple[list[float], float]:
+    def grid_times(self, t_start: float, t_end: float, field: Field | None = None,
+                   x: Tensor | None = None) -> tuple[list[float], float]:
         """The grid times for a field's stochastic time range ``[t_start, t_end]`` and the last
-        step's size (0 for ``none``)."""
+        step's size (0 for ``none``). ``edm`` and ``tuned`` grids need the ``field`` (its
+        interpolant's noise level, or a pilot run of its velocity from ``x``, see
+        :mod:`time_grid`)."""
         first = max(self.t_eps, t_start)
         last_size = 0.0 if self.last_step == "none" else self.last_step_size
         grid_end = t_end - last_size
@@ -96,7 +101,8 @@ class SdeSampler:
                 f"{self.sampler_name}: the grid would run from t={first:.6g} to t={grid_end:.6g} "
                 f"(t_eps={self.t_eps}, last_step_size={self.last_step_size}, field range [{t_start}, {t_end}]); "
                 "make t_eps or last_step_size smaller")
-        return time_grid(self.grid, first, grid_end, self.steps), last_size
+        context = {} if field is None else {"interpolant": field.interpolant, "velocity": velocity_of(field), "x": x}
+        return time_grid(self.grid, first, grid_end, self.steps, rho=self.rho, **context), last_size
 
     def _step(self, field: Field, drift: RightHandSide, x: Tensor, t: float, dt: float, xi: Tensor) -> Tensor:
         """One step from ``t`` to ``t + dt``: Euler-Maruyama ``x + f dt + sqrt(2 eps dt) xi``, or
@@ -130,7 +136,7 @@ class SdeSampler:
         """
         self._check_field(field)
         t_start, t_end = field.time_range(stochastic=True)
-        times, last_size = self.grid_times(float(t_start), float(t_end))
+        times, last_size = self.grid_times(float(t_start), float(t_end), field, x0)
         drift = sde_drift(field, self.diffusion)
         before = field.nfe
         x = x0
