@@ -26,7 +26,8 @@ class DatasetPriorParams:
 
 
 class DatasetPrior(BuiltPrior):
-    """x0 ~ the data source's samples in model space (``source.reference(num)``).
+    """x0 ~ the data source's training samples in model space (one batch of ``num`` rows from
+    ``source.batches``, so a finite source's held-out rows stay held out).
 
     The generator is passed to the source, so draws are reproducible. An empirical distribution
     has no density, so ``log_prob`` raises NotImplementedError.
@@ -52,7 +53,7 @@ class DatasetPrior(BuiltPrior):
         device, dtype = self._placement(device, dtype)
         if generator is None:  # follow the global seed when no generator is given
             generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ()).item()))
-        x = self.source.reference(num, generator=generator)
+        x = next(iter(self.source.batches(num, generator=generator)))[0]
         if tuple(x.shape) != (num, *shape):
             raise ValueError(f"prior {self.prior_name!r}: {self.description} returned samples of shape "
                              f"{tuple(x.shape)} when asked for {num} of shape {shape}")
