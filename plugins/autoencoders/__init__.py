@@ -1,4 +1,11 @@
-"""Built-in autoencoders (design.md "Autoencoder"): ``identity``."""
+"""Built-in autoencoders (design.md "Autoencoder", math.md 4.3).
+
+* ``identity``: the model works in data space;
+* ``conv``: a convolutional autoencoder for images with a stochastic encoder
+  ``z1 = mu(x) + c xi`` (``c`` fixed or learned) and a Gaussian decoder likelihood (:mod:`.conv`);
+* ``dense``: the same for vector data (:mod:`.dense`);
+* ``pretrained``: any of them loaded from a checkpoint and frozen (:mod:`.pretrained`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,20 @@ from typing import Any
 
 from interpgen.hookspecs import hookimpl
 
+from .conv import ConvAutoencoder, ConvAutoencoderParams, build_conv
+from .dense import DenseAutoencoder, DenseAutoencoderParams, build_dense
+from .gaussian import GaussianAutoencoder
 from .identity import IdentityAutoencoder
+from .pretrained import PretrainedAutoencoderError, PretrainedAutoencoderParams, build_pretrained
 
-__all__ = ["IdentityAutoencoder"]
+__all__ = ["ConvAutoencoder", "ConvAutoencoderParams", "DenseAutoencoder", "DenseAutoencoderParams",
+           "GaussianAutoencoder", "IdentityAutoencoder", "PretrainedAutoencoderError",
+           "PretrainedAutoencoderParams"]
 
 
 @hookimpl
 def interpgen_register_autoencoders(registry: Any) -> None:
     registry.add("autoencoder", "identity", IdentityAutoencoder)
+    registry.add("autoencoder", "conv", ConvAutoencoderParams, build=build_conv)
+    registry.add("autoencoder", "dense", DenseAutoencoderParams, build=build_dense)
+    registry.add("autoencoder", "pretrained", PretrainedAutoencoderParams, build=build_pretrained)

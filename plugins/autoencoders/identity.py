@@ -6,6 +6,8 @@ maps are the identity and the encoder adds no noise.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import attrs
 import torch
 from torch import Tensor
@@ -14,6 +16,9 @@ from torch import Tensor
 @attrs.frozen(kw_only=True)
 class IdentityAutoencoder:
     """Identity autoencoder: encode and decode leave data unchanged."""
+
+    #: Tells the kernel's Pipeline that the model stays in data space (no latent pipeline needed).
+    is_identity: ClassVar[bool] = True
 
     def latent_shape(self, data_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The latent space is the data space."""

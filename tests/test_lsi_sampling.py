@@ -1,0 +1,145 @@
+"""LSI sampling (math.md 4.5, 4.6): the SDE family keeps the marginals, equals SI's samplers on the
+same network, needs a Gaussian prior below stochasticity 1, decodes once, and its FLOPs account."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import interpgen as ig
+from interpgen.latent import LatentField, count_flops, flops_report
+from interpgen.latent_config import Latent
+from interpgen.recipe import Objective
+from interpgen_plugins.lsi import LSIBridge, LSISampler
+
+
+class Data:
+    def __init__(self, shape=(3,)):
+        self.event_shape, self.num_classes = shape, None
+
+    def data_affine(self):
+        return (torch.full(self.event_shape, 1.0), torch.full(self.event_shape, 2.0))
+
+    def batches(self, batch_size, *, generator, shard=(0, 1)):
+        while True:
+            yield (torch.randn(batch_size, *self.event_shape, generator=generator),)
+
+    def reference(self, num, *, generator):
+        return torch.randn(num, *self.event_shape, generator=generator)
+
+
+class GaussianOracle(nn.Module):
+    """The exact InterpFlow field h^ = sqrt(1-t) h + sqrt(t) z for z0 ~ N(0, I), z1 ~ N(m, diag s2)."""
+
+    def __init__(self, bridge, m, s2):
+        super().__init__()
+        self.bridge, self.m, self.s2 = bridge, m, s2
+
+    def forward(self, z, t, labels=None):
+        b = self.bridge
+        k, v = b.kappa(t)[:, None], b.nu(t)[:, None]
+        var = v**2 + k**2 * self.s2 + b.eta_squared(t)[:, None]
+        x1 = self.m + k * self.s2 * (z - k * self.m) / var
+        h = b.bridge_drift(z, x1, t)
+        return (1 - t).sqrt()[:, None] * h + t.sqrt()[:, None] * z
+
+
+@pytest.mark.parametrize("g", [1.0, 0.5, 0.0])
+def test_sde_family_keeps_the_marginals(g):
+    bridge = LSIBridge(sigma=0.8)
+    m = torch.tensor([1.5, -0.5], dtype=torch.float64)
+    s2 = torch.tensor([0.3, 1.2], dtype=torch.float64)
+    field = LatentField(GaussianOracle(bridge, m, s2), bridge, gaussian_prior=True, t_eps=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    z0 = torch.randn(20000, 2, generator=gen, dtype=torch.float64)
+    result = LSISampler(steps=200, stochasticity=g, last_step_size=0.002).sample(field, z0, generator=gen)
+    assert result.nfe == 201
+    assert torch.allclose(result.x.mean(0), m, atol=0.03)
+    assert torch.allclose(result.x.var(0), s2, rtol=0.05)
+
+
+def _lsi_and_si(registry, sigma):
+    lsi = ig.Pipeline(data=Data(), prior=ig.part("prior", "gaussian", registry),
+                      interpolant=ig.part("interpolant", "lsi_bridge", registry, sigma=sigma),
+                      network=ig.part("network", "mlp", registry, hidden=16, depth=2), latent=Latent(),
+                      registry=registry)
+    with torch.no_grad():  # a network far from zero, so the check is not trivially met
+        for p in lsi.network.parameters():
+            p.normal_(0, 0.5, generator=torch.Generator().manual_seed(p.numel()))
+
+    class VelocityScore(nn.Module):
+        """SI's two heads (b, s) read off the LSI network (math.md 4.5)."""
+
+        def forward(self, x, t, labels=None):
+            field = LatentField(lsi.network, lsi.interpolant, gaussian_prior=True, t_eps=0.0)
+            return torch.cat(field.evaluate(x, t, ("velocity", "score")), dim=1)
+
+    si = ig.Pipeline(data=Data(), prior=ig.part("prior", "gaussian", registry),
+                     interpolant=ig.part("interpolant", "linear", registry, gamma={"name": "a_brownian", "a": sigma**2}),
+                     network=VelocityScore(), objective=Objective(prediction="velocity+score", t_eps=0.0),
+                     registry=registry)
+    return lsi, si
+
+
+@pytest.mark.parametrize("g", [1.0, 0.5, 0.0])
+def test_same_samples_as_si_with_identity_autoencoder(registry, g):
+    """lsi_sde with stochasticity g is SI's Euler-Maruyama with eps = g^2 sigma^2 / 2 and a Tweedie
+    last step on the linear interpolant with gamma = sigma sqrt(t(1-t)), same network and seeds."""
+    sigma = 0.8
+    lsi, si = _lsi_and_si(registry, sigma)
+    diffusion = {"name": "constant", "value": g * g * sigma**2 / 2} if g > 0 else {"name": "zero"}
+    si_sampler = ig.part("sampler", "euler_maruyama", registry, steps=20, diffusion=diffusion, last_step="tweedie",
+                         last_step_size=0.01, t_eps=0.0)
+    lsi_sampler = ig.part("sampler", "lsi_sde", registry, steps=20, stochasticity=g, last_step_size=0.01)
+    a, nfe_a = lsi.sample_with_nfe(256, sampler=lsi_sampler, seed=3, ema=False, data_space=False)
+    b, nfe_b = si.sample_with_nfe(256, sampler=si_sampler, seed=3, ema=False, data_space=False)
+    assert nfe_a == nfe_b == 21
+    assert a.abs().max() > 1.0
+    assert torch.allclose(a, b, atol=2e-5, rtol=1e-5)
+
+
+def test_non_gaussian_prior_needs_stochasticity_one(registry):
+    pipe = ig.Pipeline(data=Data(), prior=ig.part("prior", "uniform", registry), latent=Latent(), registry=registry,
+                       network=ig.part("network", "mlp", registry, hidden=8, depth=1))
+    x = pipe.sample(16, sampler=ig.part("sampler", "lsi_sde", registry, steps=4), data_space=False)
+    assert x.shape == (16, 3) and torch.isfinite(x).all()
+    with pytest.raises(ValueError, match="stochasticity=0.5 needs the score of the latent marginals"):
+        pipe.sample(4, sampler=ig.part("sampler", "lsi_sde", registry, steps=4, stochasticity=0.5))
+    with pytest.raises(ValueError, match="needs the score"):
+        pipe.sample(4, sampler=ig.part("sampler", "euler_maruyama", registry, steps=4))
+
+
+def test_sampling_decodes_once_and_never_encodes(registry):
+    pipe = ig.Pipeline(data=Data(), autoencoder=ig.part("autoencoder", "dense", registry, hidden=8),
+                       network=ig.part("network", "mlp", registry, hidden=8, depth=1), registry=registry)
+    calls = []
+    pipe.autoencoder.encode = lambda x: (_ for _ in ()).throw(AssertionError("encoder ran while sampling"))
+    decode = pipe.autoencoder.decode
+    pipe.autoencoder.decode = lambda z: calls.append(z.shape) or decode(z)
+    sampler = ig.part("sampler", "lsi_sde", registry, steps=5)
+    x, nfe = pipe.sample_with_nfe(10, sampler=sampler, seed=4)
+    assert calls == [(10, 2)] and nfe == 6 and x.shape == (10, 3)
+    z, _ = pipe.sample_latents(10, sampler=sampler, seed=4)
+    assert torch.allclose(x, 1.0 + 2.0 * decode(z))  # data space: shift + scale * model space
+    # an SI ODE sampler runs on the latent field too (Gaussian prior)
+    assert pipe.sample(7, sampler=ig.part("sampler", "heun", registry, steps=3)).shape == (7, 3)
+
+
+def test_flops_accounting(registry):
+    pipe = ig.Pipeline(data=Data(), autoencoder=ig.part("autoencoder", "dense", registry, hidden=8, depth=1),
+                       network=ig.part("network", "mlp", registry, hidden=8, depth=1), registry=registry,
+                       sampler=ig.part("sampler", "lsi_sde", registry))
+    report = flops_report(pipe, steps=10)
+    assert report["encoder"] == 2 * (3 * 8 + 8 * 2)  # two Linear layers, 2 FLOPs per multiply-add
+    assert report["decoder"] == 2 * (2 * 8 + 8 * 3)
+    latent = count_flops(lambda: pipe.network(torch.zeros(1, 2), torch.zeros(1)))
+    assert report["latent_model"] == latent > 0
+    assert report["nfe"] == 11
+    assert report["sampling_per_sample"] == 11 * latent + report["decoder"]
+    assert report["parameters_total"] == sum(p.numel() for p in pipe.network.parameters()) + sum(
+        p.numel() for p in pipe.autoencoder.parameters())
+    plain = ig.Pipeline(data=Data(), network=ig.part("network", "mlp", registry, hidden=8, depth=1), registry=registry)
+    plain_report = flops_report(plain, steps=10, sampler=ig.part("sampler", "euler", registry))
+    assert plain_report["encoder"] == plain_report["decoder"] == 0
+    assert plain_report["sampling_per_sample"] == 10 * plain_report["latent_model"]
