@@ -27,6 +27,8 @@ _LAZY = {
     "Recipe": "interpgen.recipe",
     "Objective": "interpgen.recipe",
     "Train": "interpgen.recipe",
+    "Latent": "interpgen.latent_config",
+    "LatentPipeline": "interpgen.latent",
     "load_recipe": "interpgen.recipe",
     "dump_recipe": "interpgen.recipe",
     "structure_recipe": "interpgen.recipe",

@@ -7,7 +7,10 @@ on the inputs' device; each returns a Python float.
 * :func:`sliced_wasserstein`: ``SW_p = (E_theta[W_p^p(theta.x, theta.y)])^(1/p)`` over random
   unit directions ``theta``;
 * :func:`mmd`: unbiased squared maximum mean discrepancy with Gaussian kernels;
-* :func:`energy_distance`: ``2 E|X - Y| - E|X - X'| - E|Y - Y'|``.
+* :func:`energy_distance`: ``2 E|X - Y| - E|X - X'| - E|Y - Y'|``;
+* :func:`frechet_distance`: the squared Fréchet (2-Wasserstein) distance between two Gaussians,
+  and :func:`feature_frechet_distance` between Gaussians fitted to two sets of features (FID's
+  formula; :mod:`interpgen.feature_classifier` supplies the features).
 
 MMD and the energy distance build ``N x M`` distance matrices: keep ``N, M`` in the thousands.
 """
@@ -19,7 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["energy_distance", "mmd", "random_directions", "sliced_wasserstein"]
+__all__ = ["energy_distance", "feature_frechet_distance", "frechet_distance", "gaussian_moments", "mmd",
+           "random_directions", "sliced_wasserstein"]
 
 #: Directions projected at once by :func:`sliced_wasserstein` (bounds memory to about
 #: ``(N + M) * 256`` float64 numbers).
@@ -173,3 +177,50 @@ def energy_distance(x: Tensor, y: Tensor) -> float:
     dxx = _mean_off_diagonal(_distances(xf, xf))
     dyy = _mean_off_diagonal(_distances(yf, yf))
     return float(2.0 * dxy - dxx - dyy)
+
+
+def gaussian_moments(features: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean ``(d,)`` and unbiased covariance ``(d, d)`` of ``features: (N, *event)`` in float64."""
+    f, _ = _flatten_pair(features, features, min_rows=2)
+    mean = f.mean(dim=0)
+    centred = f - mean
+    return mean, centred.T @ centred / (f.shape[0] - 1)
+
+
+def _symmetric_sqrt(m: Tensor) -> Tensor:
+    """``m^(1/2)`` of a symmetric positive semi-definite matrix by eigen-decomposition
+    (eigenvalues below 0 from rounding are set to 0)."""
+    w, v = torch.linalg.eigh(0.5 * (m + m.T))
+    return (v * w.clamp(min=0.0).sqrt()) @ v.T
+
+
+def frechet_distance(mean1: Tensor, cov1: Tensor, mean2: Tensor, cov2: Tensor) -> float:
+    """Squared Fréchet distance between ``N(mean1, cov1)`` and ``N(mean2, cov2)``:
+
+    ``d^2 = |m1 - m2|^2 + tr(S1 + S2 - 2 (S1^(1/2) S2 S1^(1/2))^(1/2))``,
+
+    the squared 2-Wasserstein distance between the two Gaussians (FID reports this squared
+    value). Computed in float64 with symmetric eigen-decompositions, so it is exact up to
+    rounding even for singular covariances; for commuting (e.g. diagonal) covariances it
+    reduces to ``|m1 - m2|^2 + |S1^(1/2) - S2^(1/2)|_F^2``.
+    """
+    m1, m2 = mean1.to(torch.float64).flatten(), mean2.to(device=mean1.device, dtype=torch.float64).flatten()
+    s1, s2 = cov1.to(torch.float64), cov2.to(device=mean1.device, dtype=torch.float64)
+    d = m1.shape[0]
+    for name, s in (("cov1", s1), ("cov2", s2)):
+        if tuple(s.shape) != (d, d):
+            raise ValueError(f"{name} must have shape ({d}, {d}) to match the means, got {tuple(s.shape)}")
+    if m2.shape[0] != d:
+        raise ValueError(f"mean1 and mean2 must have the same length, got {d} and {m2.shape[0]}")
+    root1 = _symmetric_sqrt(s1)
+    middle = root1 @ s2 @ root1
+    cross = torch.linalg.eigvalsh(0.5 * (middle + middle.T)).clamp(min=0.0).sqrt().sum()
+    value = (m1 - m2).pow(2).sum() + torch.trace(s1) + torch.trace(s2) - 2.0 * cross
+    return float(value.clamp(min=0.0))
+
+
+def feature_frechet_distance(x: Tensor, y: Tensor) -> float:
+    """:func:`frechet_distance` between Gaussians fitted (:func:`gaussian_moments`) to the
+    features ``x: (N, d)`` and ``y: (M, d)``."""
+    _flatten_pair(x, y, min_rows=2)
+    return frechet_distance(*gaussian_moments(x), *gaussian_moments(y))

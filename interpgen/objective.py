@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from interpgen.fields import prediction_heads
 from interpgen.protocols import Coupling, Interpolant, Prior
 from interpgen.recipe import Objective
 
@@ -72,8 +73,7 @@ def interpolant_loss(network: Callable[..., Tensor], interpolant: Interpolant, p
         zs = sign * z
         xt = interpolant.interpolate(x0, x1, zs, t)
         out = network(xt, t, labels) if labels is not None else network(xt, t)
-        chunks = torch.chunk(out, len(preds), dim=1) if len(preds) > 1 else (out,)
-        for name, pred in zip(preds, chunks):
+        for name, pred in zip(preds, prediction_heads(out, preds, x1.shape[1])):
             target = interpolant.target(name, x0, x1, zs, t, gaussian_base=prior.standard_normal)
             total = total + (pred - target).pow(2).reshape(batch, -1).mean(dim=1).mean()
     return total / len(signs)

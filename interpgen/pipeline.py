@@ -40,11 +40,22 @@ def part(kind: str, name: str, /, registry: Registry | None = None, **params: An
 class Pipeline:
     """A model in the making: data, prior, interpolant, coupling, network and objective."""
 
+    def __new__(cls, *args: Any, autoencoder: Any = None, latent: Any = None, **kwargs: Any) -> Pipeline:
+        """A latent (LSI) pipeline, :class:`interpgen.latent.LatentPipeline`, when ``latent`` is set
+        or the autoencoder is not the identity (``is_identity`` False or absent)."""
+        if cls is Pipeline and (latent is not None or not (autoencoder is None or getattr(autoencoder, "is_identity", False))):
+            from interpgen.latent import LatentPipeline
+
+            cls = LatentPipeline
+        return super().__new__(cls)
+
     def __init__(self, *, data: Any, prior: Any = None, interpolant: Any = None, coupling: Any = None,
                  network: Any = None, objective: Objective | None = None, registry: Registry | None = None,
-                 root: str | Path | None = None, sampler: Any = None, seed: int | None = 0):
+                 root: str | Path | None = None, sampler: Any = None, seed: int | None = 0,
+                 autoencoder: Any = None, latent: Any = None):
         """``seed`` fixes the networks' (and learnable priors') initial weights; None leaves
-        torch's global random state to decide. The global state is left as it was."""
+        torch's global random state to decide. The global state is left as it was.
+        ``autoencoder`` and ``latent`` (see :meth:`__new__`) are used by the latent pipeline."""
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
@@ -101,6 +112,9 @@ class Pipeline:
         if getattr(self.interpolant, "base_is_data", False) and not getattr(self.prior, "is_data", False):
             raise ValueError("the mirror interpolant maps the data to itself: use prior = {name = \"dataset\"} "
                              "with the training data as its data")
+        check = getattr(self.coupling, "check_compatible", None)
+        if callable(check):  # a coupling that constrains the other parts (schrodinger_bridge, paired)
+            check(interpolant=self.interpolant, prior=self.prior, data=self.data)
 
     def check_sampler(self, sampler: Any) -> None:
         """An SDE sampler needs a score: say so before anything runs."""
@@ -117,16 +131,52 @@ class Pipeline:
         recipe = resolve(recipe)
         pipe = cls(data=recipe.data, prior=recipe.prior, interpolant=recipe.interpolant, coupling=recipe.coupling,
                    network=recipe.model, objective=recipe.objective, registry=reg, root=root,
-                   sampler=recipe.sample.sampler, seed=recipe.train.seed)
+                   sampler=recipe.sample.sampler, seed=recipe.train.seed,
+                   autoencoder=recipe.autoencoder, latent=recipe.latent)
         pipe.recipe = recipe
         return pipe
 
     # -- fields and sampling ----------------------------------------------------------------------
-    def field(self, *, ema: bool = True, labels: Tensor | None = None) -> ModelField:
-        net = self.ema if (ema and self.ema is not None) else self.network
+    def field(self, *, ema: bool = True, labels: Tensor | None = None, guidance: float | None = None) -> ModelField:
+        """The trained model as a :class:`~interpgen.protocols.Field` (EMA weights by default).
+
+        ``guidance`` ``w`` applies classifier-free guidance to the whole network output,
+        ``out(null) + w (out(labels) - out(null))`` (:class:`interpgen.guidance.GuidedNetwork`);
+        None or 1 is the plain conditional model."""
+        net = self.sampling_network(ema=ema, labels=labels, guidance=guidance)
         return ModelField(net, self.interpolant, self.objective.predictions,
                           gaussian_base=bool(getattr(self.prior, "standard_normal", False)),
                           t_eps=float(self.objective.t_eps), labels=labels)
+
+    def sampling_network(self, *, ema: bool = True, labels: Tensor | None = None,
+                         guidance: float | None = None) -> nn.Module:
+        """The network sampling evaluates: the EMA copy unless ``ema=False``, wrapped in
+        :class:`~interpgen.guidance.GuidedNetwork` when ``guidance`` is set and not 1."""
+        net = self.ema if (ema and self.ema is not None) else self.network
+        if guidance is None or guidance == 1.0:
+            return net
+        from interpgen.guidance import GuidedNetwork
+
+        if not self.data.num_classes:
+            raise ValueError(f"guidance={guidance} needs a class-conditional model; this one was trained "
+                             "without labels")
+        if labels is None:
+            raise ValueError("guidance needs the labels to guide towards (labels=...)")
+        return GuidedNetwork(net, guidance, self.data.num_classes)
+
+    def sampling_labels(self, num: int, label: int | None = None) -> Tensor | None:
+        """Labels to sample with: None for a model trained without classes; ``label`` for every
+        sample when given; otherwise every class in turn (``0, 1, ..., K-1, 0, ...``)."""
+        classes = self.data.num_classes
+        if not classes:
+            if label is not None:
+                raise ValueError(f"label {label} given, but this model was trained without classes")
+            return None
+        if label is None:
+            return torch.arange(num) % classes
+        if not 0 <= label < classes:
+            raise ValueError(f"label must be in [0, {classes}) for this model, got {label}")
+        return torch.full((num,), int(label), dtype=torch.long)
 
     def sampler_for(self, sampler: Any = None, *, steps: int | None = None) -> Sampler:
         """Build a sampler from params (or a name), optionally with another step count."""
@@ -143,26 +193,39 @@ class Pipeline:
 
     @torch.no_grad()
     def sample(self, num: int, *, sampler: Any = None, steps: int | None = None, seed: int | None = 0,
-               labels: Tensor | None = None, data_space: bool = True, ema: bool = True) -> Tensor:
+               labels: Tensor | None = None, data_space: bool = True, ema: bool = True,
+               guidance: float | None = None) -> Tensor:
         """``num`` samples, shape ``(num, *event_shape)``, in data space unless told otherwise."""
         return self.sample_with_nfe(num, sampler=sampler, steps=steps, seed=seed, labels=labels,
-                                    data_space=data_space, ema=ema)[0]
+                                    data_space=data_space, ema=ema, guidance=guidance)[0]
 
     @torch.no_grad()
     def sample_with_nfe(self, num: int, *, sampler: Any = None, steps: int | None = None, seed: int | None = 0,
-                        labels: Tensor | None = None, data_space: bool = True, ema: bool = True) -> tuple[Tensor, int]:
+                        labels: Tensor | None = None, data_space: bool = True, ema: bool = True,
+                        guidance: float | None = None) -> tuple[Tensor, int]:
+        x, nfe = self.integrate_from_prior(num, self.event_shape, sampler=sampler, steps=steps, seed=seed,
+                                           labels=labels, ema=ema, guidance=guidance)
+        return (self.to_data_space(x) if data_space else x), nfe
+
+    @torch.no_grad()
+    def integrate_from_prior(self, num: int, shape: tuple[int, ...], *, sampler: Any = None,
+                             steps: int | None = None, seed: int | None = 0, labels: Tensor | None = None,
+                             ema: bool = True, guidance: float | None = None) -> tuple[Tensor, int]:
+        """Draw ``num`` prior samples of ``shape`` and integrate :meth:`field` from them; returns
+        the model-space end points and the network evaluations used. Runs on the network's device
+        (a GPU after training there) with the network in eval mode."""
         solver = self.sampler_for(sampler, steps=steps)
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
         net = self.ema if (ema and self.ema is not None) else self.network
+        device = next(net.parameters(), torch.empty(0)).device
+        generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
         was_training = net.training
         net.eval()
         try:
-            x0 = self.prior.sample(num, self.event_shape, generator=generator)
-            result = solver.sample(self.field(ema=ema, labels=labels), x0, generator=generator)
+            x0 = self.prior.sample(num, shape, generator=generator, device=device)
+            result = solver.sample(self.field(ema=ema, labels=labels, guidance=guidance), x0, generator=generator)
         finally:
             net.train(was_training)
-        x = result.x
-        return (self.to_data_space(x) if data_space else x), result.nfe
+        return result.x, result.nfe
 
     def to_data_space(self, x: Tensor) -> Tensor:
         if self.data_affine is None:
@@ -220,7 +283,8 @@ class Pipeline:
         stand_in = _TrainedData(tuple(state["event_shape"]), state.get("num_classes"), state.get("data_affine"))
         pipe = cls(data=stand_in, prior=recipe.prior, interpolant=recipe.interpolant, coupling=recipe.coupling,
                    network=recipe.model, objective=recipe.objective, registry=reg,
-                   root=state.get("root"), sampler=recipe.sample.sampler)
+                   root=state.get("root"), sampler=recipe.sample.sampler,
+                   autoencoder=recipe.autoencoder, latent=recipe.latent)
         pipe.specs["data"] = recipe.data
         pipe.recipe = recipe
         restore_state(pipe, state)
@@ -236,6 +300,10 @@ class Pipeline:
                                 self.prior, self.coupling, self.objective, batch.x1, batch.labels,
                                 x0=batch.x0, num_classes=self.data.num_classes, generator=generator)
 
+    #: True when some trainable parameters get no gradient in some training steps (DDP must then
+    #: be told to look for them); see LatentPipeline.
+    has_unused_parameters: bool = False
+
     def trainable_modules(self) -> list[nn.Module]:
         mods = [self.network]
         for obj in (self.prior, self.coupling, self.interpolant):
@@ -249,6 +317,9 @@ class Pipeline:
 
 class _TrainedData:
     """Stands in for the training data when a trained run is loaded for sampling."""
+
+    #: unknown: the training data is not loaded (a coupling's check_compatible accepts None)
+    paired = None
 
     def __init__(self, event_shape: tuple[int, ...], num_classes: int | None, affine: Any):
         self.event_shape = event_shape

@@ -204,8 +204,12 @@ class DataSource(Protocol):
     asks for process ``i``'s share when ``n`` processes train together: the stream is the one a
     single process would see with ``n * batch_size`` rows per batch, and shard ``i`` gets rows
     ``[i * batch_size, (i + 1) * batch_size)`` of each, so the processes never see the same row
-    in a step and a run's data does not depend on how many processes share it. ``reference(n)`` gives samples in model space to
-    evaluate against (fresh draws for synthetic targets, rows of the data for finite data).
+    in a step and a run's data does not depend on how many processes share it.
+
+    ``reference(n)`` gives samples in model space to evaluate against, never used for training:
+    fresh draws for synthetic targets, the held-out rows for finite data (its training rows
+    when it holds none out). Finite sources may also offer ``part_size(part)`` and
+    ``take(part, index)`` (``part`` is ``"train"`` or ``"heldout"``), which evaluation uses.
     ``data_affine()`` returns ``(shift, scale)``, each broadcastable to ``event_shape``, with
     ``data = shift + scale * model_space`` (None when the data is used as loaded); the kernel
     stores it with every checkpoint so samples map back without the data file.

@@ -18,13 +18,15 @@ import attrs
 import tomli_w
 
 from interpgen.config import Part, RecipeConverter, RecipeError
+from interpgen.latent_config import Latent
 from interpgen.protocols import PREDICTIONS
 from interpgen.registry import Registry
-from interpgen.validators import (nonnegative_float, one_of, positive_float, positive_int,
+from interpgen.validators import (nonnegative_float, nonnegative_int, one_of, positive_float, positive_int,
                                   unit_interval_open_right)
 
 TIME_SAMPLINGS = ("uniform", "logit_normal")
 LR_SCHEDULES = ("constant", "cosine")
+MIXED_PRECISIONS = ("no", "bf16", "fp16")
 
 
 def parse_predictions(text: str) -> tuple[str, ...]:
@@ -68,7 +70,10 @@ class Objective:
 
 @attrs.frozen(kw_only=True)
 class Train:
-    """Optimisation settings."""
+    """Optimisation settings (docs/training.md describes every field).
+
+    ``batch_size`` is per process and per micro-batch: one optimiser step sees
+    ``batch_size * grad_accumulation * num_processes`` samples in all."""
 
     steps: int = attrs.field(default=3000, validator=positive_int)
     batch_size: int = attrs.field(default=256, validator=positive_int)
@@ -82,6 +87,18 @@ class Train:
     log_every: int = attrs.field(default=100, validator=positive_int)
     checkpoint_every: int = attrs.field(default=1000, validator=positive_int)
     keep_checkpoints: int = attrs.field(default=2, validator=positive_int)
+    #: "no", "bf16" (CPU or GPU) or "fp16" (CUDA only: autocast does nothing on a CPU).
+    mixed_precision: str = attrs.field(default="no", validator=one_of(*MIXED_PRECISIONS))
+    #: Micro-batches whose gradients are averaged into each optimiser step.
+    grad_accumulation: int = attrs.field(default=1, validator=positive_int)
+    #: Run the network through ``torch.compile`` while training.
+    compile: bool = False
+    #: Write a picture of samples (and the loss curve) every this many steps; 0: only at the end.
+    sample_every: int = attrs.field(default=1000, validator=nonnegative_int)
+    #: Write those pictures at all (false: no samples picture, no loss curve).
+    pictures: bool = True
+    #: The world size the run expects (checked at start); 0 accepts any.
+    num_processes: int = attrs.field(default=0, validator=nonnegative_int)
 
 
 @attrs.frozen(kw_only=True)
@@ -91,6 +108,9 @@ class Sample:
     sampler: Part("sampler")  # type: ignore[valid-type]
     num: int = attrs.field(default=2000, validator=positive_int)
     seed: int = 0
+    #: Classifier-free guidance scale for class-conditional models (1 = no guidance; needs
+    #: ``objective.label_dropout > 0`` at training time to have learnt the unconditional field).
+    guidance: float = 1.0
 
 
 @attrs.frozen(kw_only=True)
@@ -102,9 +122,14 @@ class Recipe:
     interpolant: Part("interpolant")  # type: ignore[valid-type]
     coupling: Part("coupling")  # type: ignore[valid-type]
     model: Part("network")  # type: ignore[valid-type]
+    #: Encoder/decoder around the model (math.md 4); ``identity`` keeps it in data space.
+    autoencoder: Part("autoencoder")  # type: ignore[valid-type]
     objective: Objective = attrs.Factory(Objective)
     train: Train = attrs.Factory(Train)
     sample: Sample
+    #: Latent Stochastic Interpolant training (math.md 4.4); set, or a non-identity
+    #: autoencoder, makes the pipeline a latent one (:mod:`interpgen.latent`).
+    latent: Latent | None = None
 
 
 #: Tables a recipe may leave out, and what they default to.
@@ -113,6 +138,7 @@ DEFAULT_PARTS: dict[str, Any] = {
     "interpolant": {"name": "linear"},
     "coupling": {"name": "independent"},
     "model": {"name": "mlp"},
+    "autoencoder": {"name": "identity"},
     "sample": {"sampler": {"name": "midpoint"}},
 }
 

@@ -1,36 +1,58 @@
-"""The first training loop: one process, CPU or one GPU (the Accelerate engine replaces it).
+"""The training engine: one loop on Accelerate for one CPU, one GPU, several GPUs or several
+CPU processes (docs/training.md).
 
-AdamW on the network (and any learnable prior or coupling), optional warm-up and cosine decay,
-gradient clipping, an exponential moving average (EMA) of the weights that sampling uses by
-default, a NaN guard that stops with the step number while the last good checkpoint stays, and
-atomic checkpoints in the run directory.
+Each optimiser step averages ``grad_accumulation`` micro-batches of ``batch_size`` rows per
+process, clips the gradient norm, steps AdamW with a warm-up and constant or cosine learning
+rate, and updates the EMA of the network that sampling uses by default (:mod:`interpgen.ema`).
+A non-finite loss or gradient stops the run with the step number before anything is saved, so
+the last good checkpoint stays.
+
+Randomness, chosen so that a resumed run repeats an uninterrupted one exactly:
+
+* data: one generator seeded with ``seed`` on every process, each process taking its shard
+  ``(process_index, num_processes)`` of the global batch; on resume the stream is replayed to
+  the checkpoint's step (the data a run sees depends only on the seed and the step);
+* the loss noise (x0, t, z, label dropout) and torch's global generator (dropout inside a
+  network): reseeded before every step from ``(seed, process_index, step)``, so there is no
+  generator state to save, and it is the same whatever step a run was resumed at.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
-import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from interpgen import run_dir as rd
 from interpgen.batches import batch_stream
+from interpgen.distributed import (TrainingModel, check_world_size, derived_seed, make_accelerator,
+                                   move_batch, unique_parameters, weights_digest)
+from interpgen.ema import ema_decay_at, update_ema
+from interpgen.progress import Progress
 from interpgen.recipe import Train
 
 if TYPE_CHECKING:
     from interpgen.pipeline import Pipeline
 
+__all__ = ["TrainingError", "fit", "lr_factor", "ema_decay_at", "update_ema", "checkpoint_state",
+           "restore_state", "Trainer"]
+
+#: ``derived_seed`` streams: the loss noise and torch's global generator.
+NOISE_STREAM, GLOBAL_STREAM = 0, 1
+
 
 class TrainingError(RuntimeError):
-    """Training stopped (a non-finite loss); the last good checkpoint is kept."""
+    """Training stopped (a non-finite loss or gradient); the last good checkpoint is kept."""
 
 
 def lr_factor(cfg: Train, step: int) -> float:
-    """Linear warm-up over ``warmup_steps``, then constant or cosine decay to zero."""
+    """The learning-rate multiplier at optimiser step ``step`` (from 0): linear warm-up
+    ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps, then 1 (constant) or
+    ``(1 + cos(pi * min(1, (step - warmup) / (steps - warmup)))) / 2`` (cosine)."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.lr_schedule == "cosine":
@@ -39,40 +61,30 @@ def lr_factor(cfg: Train, step: int) -> float:
     return 1.0
 
 
-def ema_decay_at(decay: float, step: int) -> float:
-    """The EMA decay after ``step`` updates: ``min(decay, (1 + step) / (10 + step))``.
-
-    The warm-up keeps the random initial weights from lingering in the average: with a fixed
-    0.999 they would still weigh 0.999^3000 = 5% after 3000 steps."""
-    return min(decay, (1.0 + step) / (10.0 + step))
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers are copied."""
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p.detach(), 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
-
-
-def checkpoint_state(pipe: Pipeline, optimizer: torch.optim.Optimizer | None, generator: torch.Generator) -> dict:
-    state = {
+def checkpoint_state(pipe: Pipeline, optimizer: torch.optim.Optimizer | None, *,
+                     scaler: Any = None, loss_window: tuple[float, int] = (0.0, 0),
+                     world_size: int = 1) -> dict[str, Any]:
+    """Everything a resumed run needs, plus what sampling needs without the data (event shape,
+    classes, data normalisation)."""
+    return {
         "network": pipe.network.state_dict(),
         "ema": pipe.ema.state_dict() if pipe.ema is not None else None,
         "modules": [m.state_dict() for m in pipe.trainable_modules()[1:]],
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "generator": generator.get_state(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "loss_window": [float(loss_window[0]), int(loss_window[1])],
+        "world_size": int(world_size),
         "data_affine": list(pipe.data_affine) if pipe.data_affine is not None else None,
         "event_shape": list(pipe.event_shape),
         "num_classes": pipe.data.num_classes,
         "root": str(pipe.root),
+        "step": int(pipe.step),
     }
-    return state
 
 
-def restore_state(pipe: Pipeline, state: dict, optimizer: torch.optim.Optimizer | None = None,
-                  generator: torch.Generator | None = None) -> None:
+def restore_state(pipe: Pipeline, state: dict[str, Any], optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Load a checkpoint's weights (network, EMA, other trainable modules), optimiser state,
+    data normalisation and step into ``pipe``."""
     pipe.network.load_state_dict(state["network"])
     if state.get("ema") is not None:
         if pipe.ema is None:
@@ -82,8 +94,6 @@ def restore_state(pipe: Pipeline, state: dict, optimizer: torch.optim.Optimizer 
         module.load_state_dict(module_state)
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
-    if generator is not None and state.get("generator") is not None:
-        generator.set_state(state["generator"])
     if state.get("data_affine") is not None:
         pipe.data_affine = tuple(state["data_affine"])
     pipe.step = int(state["step"])
@@ -91,49 +101,264 @@ def restore_state(pipe: Pipeline, state: dict, optimizer: torch.optim.Optimizer 
 
 def fit(pipe: Pipeline, cfg: Train, *, run_dir: str | Path | None = None, progress: bool = False,
         resume: bool = False) -> list[float]:
-    """Train ``pipe`` for ``cfg.steps`` steps in total; returns the loss at every logged step."""
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    params = [p for m in pipe.trainable_modules() for p in m.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.ema_decay > 0 and pipe.ema is None:
-        pipe.init_ema()
-    run = Path(run_dir) if run_dir is not None else None
-    if run is not None:
-        run.mkdir(parents=True, exist_ok=True)
-    if resume and run is not None and rd.list_checkpoints(run):
-        restore_state(pipe, rd.load_checkpoint(rd.latest_checkpoint(run)), optimizer, generator)
-    batches = batch_stream(pipe.data, cfg.batch_size, generator=generator)
-    losses: list[float] = []
-    pipe.network.train()
-    start, started = pipe.step, time.perf_counter()
-    for step in range(pipe.step, cfg.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * lr_factor(cfg, step)
-        loss = pipe.loss(next(batches), generator=generator)
-        if not torch.isfinite(loss):
-            raise TrainingError(f"loss is {loss.item()} at step {step}; stopping"
-                                + (f" (last good checkpoint kept in {run / rd.CHECKPOINT_DIR})" if run else ""))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optimizer.step()
+    """Train ``pipe`` up to ``cfg.steps`` optimiser steps in all (continuing from ``pipe.step``,
+    or from the run directory's newest checkpoint with ``resume``). Returns the mean loss of
+    every logging window ended in this call (averaged over processes)."""
+    return Trainer(pipe, cfg, run_dir=run_dir, progress=progress).run(resume=resume)
+
+
+class Trainer:
+    """One training run of a pipeline; see the module docstring. Only the main process writes
+    to the run directory and shows progress."""
+
+    def __init__(self, pipe: Pipeline, cfg: Train, *, run_dir: str | Path | None = None, progress: bool = False):
+        self.pipe, self.cfg = pipe, cfg
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.show_progress = progress
+        self.losses: list[float] = []
+
+    # -- set-up -----------------------------------------------------------------------------
+    def run(self, *, resume: bool = False) -> list[float]:
+        cfg, pipe = self.cfg, self.pipe
+        acc = self.accelerator = make_accelerator(
+            cfg.mixed_precision, find_unused_parameters=bool(getattr(pipe, "has_unused_parameters", False)))
+        check_world_size(cfg.num_processes, acc.num_processes, device_type=acc.device.type)
+        self.main = acc.is_main_process
+        run = self.run_dir
+        if run is not None and self.main:
+            run.mkdir(parents=True, exist_ok=True)
+            rd.remove_temporaries(run)
+        if cfg.ema_decay > 0 and pipe.ema is None:
+            pipe.init_ema()
+        state = rd.load_for_resume(run) if (resume and run is not None) else None
+        if state is not None:
+            restore_state(pipe, state)
+        modules = pipe.trainable_modules()
+        self.params = unique_parameters(modules)
+        optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if state is not None and state.get("optimizer") is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        network = torch.compile(pipe.network) if cfg.compile else None
+        self.model, self.optimizer = acc.prepare(TrainingModel(pipe, network), optimizer)
         if pipe.ema is not None:
-            update_ema(pipe.ema, pipe.network, ema_decay_at(cfg.ema_decay, step))
-        pipe.step = step + 1
-        if pipe.step % cfg.log_every == 0 or pipe.step == cfg.steps:
-            value = float(loss.detach())
-            losses.append(value)
-            elapsed = time.perf_counter() - started
-            rate = (pipe.step - start) / max(elapsed, 1e-9)
-            if run is not None:
-                rd.append_metrics(run, {"step": pipe.step, "loss": value, "lr": optimizer.param_groups[0]["lr"],
-                                        "steps_per_second": rate})
-            if progress:
-                left = (cfg.steps - pipe.step) / max(rate, 1e-9)
-                print(f"step {pipe.step}/{cfg.steps}  loss {value:.4f}  {rate:.1f} it/s  {left:.0f}s left",
-                      file=sys.stderr, flush=True)
-        if run is not None and (pipe.step % cfg.checkpoint_every == 0 or pipe.step == cfg.steps):
-            rd.save_checkpoint(run, pipe.step, checkpoint_state(pipe, optimizer, generator), keep=cfg.keep_checkpoints)
-    return losses
+            pipe.ema.to(acc.device)
+        if state is not None and state.get("scaler") is not None and acc.scaler is not None:
+            acc.scaler.load_state_dict(state["scaler"])
+        window = state.get("loss_window", [0.0, 0]) if state is not None else [0.0, 0]
+        self.window_sum = torch.tensor(float(window[0]), device=acc.device)
+        self.window_count = int(window[1])
+        if run is not None and self.main:
+            if state is not None or resume:
+                rd.truncate_metrics(run, pipe.step)
+            self.writer = _tensorboard_writer(run)
+        else:
+            self.writer = None
+        self.progress = Progress(cfg.steps, start=pipe.step, enabled=self.show_progress and self.main)
+        fork = [acc.device.index or 0] if acc.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=fork):
+                self._loop()
+        finally:
+            self.progress.close()
+            if self.writer is not None:
+                self.writer.close()
+        self._finish()
+        return self.losses
+
+    def _batches(self):
+        """The data stream of this process, replayed up to ``pipe.step``."""
+        acc, cfg = self.accelerator, self.cfg
+        generator = torch.Generator().manual_seed(cfg.seed)
+        stream = batch_stream(self.pipe.data, cfg.batch_size, generator=generator,
+                              shard=(acc.process_index, acc.num_processes))
+        for _ in range(self.pipe.step * cfg.grad_accumulation):
+            next(stream)
+        return stream
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        acc, cfg, pipe = self.accelerator, self.cfg, self.pipe
+        model, optimizer = self.model, self.optimizer
+        # Without a loss scaler, step the wrapped optimiser itself: accelerate 1.15's wrapper
+        # looks up an optional package twice per step (an uncached importlib search, ~1 ms)
+        # and adds nothing else for DDP on CPU or GPU.
+        stepper = optimizer.optimizer if acc.scaler is None else optimizer
+        stream = self._batches()
+        noise = torch.Generator(device=acc.device)
+        rank, micro = acc.process_index, cfg.grad_accumulation
+        model.train()
+        stepper.zero_grad(set_to_none=True)
+        for step in range(pipe.step, cfg.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(cfg, step)
+            noise.manual_seed(derived_seed(cfg.seed, rank, step, NOISE_STREAM))
+            _seed_global(derived_seed(cfg.seed, rank, step, GLOBAL_STREAM), acc.device)
+            total = torch.zeros((), device=acc.device)
+            for i in range(micro):
+                batch = move_batch(next(stream), acc.device)
+                sync = contextlib.nullcontext() if i == micro - 1 else acc.no_sync(model)
+                with sync:
+                    loss = model(batch, noise)
+                    acc.backward(loss / micro if micro > 1 else loss)
+                total = total + loss.detach().float()
+            total = total / micro
+            norm = self._grad_norm()
+            self._check_finite(step, total, norm)
+            stepper.step()
+            stepper.zero_grad(set_to_none=True)
+            if pipe.ema is not None:
+                update_ema(pipe.ema, pipe.network, ema_decay_at(cfg.ema_decay, step))
+            pipe.step = step + 1
+            self.window_sum += total
+            self.window_count += 1
+            self._after_step(norm)
+
+    def _grad_norm(self) -> torch.Tensor | None:
+        """The global gradient norm (the same on every process after DDP's all-reduce); clips
+        to ``grad_clip`` when it is > 0. None in one process without clipping or fp16, where
+        nothing needs it: the loss check and the weight check before saving suffice there."""
+        acc = self.accelerator
+        if self.cfg.grad_clip > 0:
+            return acc.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        if acc.num_processes == 1 and acc.scaler is None:
+            return None
+        acc.unscale_gradients()
+        grads = [p.grad for p in self.params if p.grad is not None]
+        return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=acc.device)
+
+    def _check_finite(self, step: int, loss: torch.Tensor, norm: torch.Tensor | None) -> None:
+        """Stop on a non-finite loss or gradient. The gradient norm is computed after the
+        all-reduce, so every process sees the same verdict and stops at the same step (with
+        fp16 an overflowing gradient is the loss scaler's business: it skips that step)."""
+        acc = self.accelerator
+        fp16 = acc.scaler is not None
+        if fp16:
+            loss_all = acc.reduce(loss.reshape(1), "sum")
+            values = torch.stack([loss.reshape(()), loss_all.reshape(()), norm.float().reshape(())]).tolist()
+            bad = not math.isfinite(values[1])
+        elif norm is None:
+            values = [float(loss)]
+            bad = not math.isfinite(values[0])
+        else:
+            values = torch.stack([loss.reshape(()), norm.float().reshape(())]).tolist()
+            bad = not math.isfinite(values[-1]) or not math.isfinite(values[0])
+        if not bad:
+            return
+        local, grad = values[0], values[-1]
+        where = f" on process {acc.process_index}" if acc.num_processes > 1 else ""
+        what = f"loss is {local}" if not math.isfinite(local) else f"gradient norm is {grad} (loss {local:.4g}{where})"
+        raise TrainingError(f"{what} at step {step}; stopping{self._kept()}")
+
+    def _kept(self) -> str:
+        if self.run_dir is None:
+            return ""
+        found = rd.list_checkpoints(self.run_dir)
+        return f"; the last good checkpoint {found[-1]} is kept" if found else "; no checkpoint had been saved yet"
+
+    def _check_weights(self, step: int) -> None:
+        """Before a save: every trainable weight (and the EMA) is finite. Catches a non-finite
+        gradient the per-step check does not look at (one process, no clipping)."""
+        tensors = [*self.params, *(self.pipe.ema.parameters() if self.pipe.ema is not None else ())]
+        if not all(bool(torch.isfinite(t).all()) for t in tensors):
+            raise TrainingError(f"the weights are not finite after step {step}; stopping{self._kept()}")
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _after_step(self, norm: torch.Tensor | None) -> None:
+        cfg, step = self.cfg, self.pipe.step
+        last = step == cfg.steps
+        if self.progress.wants_loss():
+            self.progress.tick(step, float(self.window_sum) / max(self.window_count, 1))
+        if step % cfg.log_every == 0 or last:
+            self._log(step, float(norm) if norm is not None else None)
+        if self.run_dir is None:
+            return
+        if step % cfg.checkpoint_every == 0 or last:
+            self._save(step)
+        if cfg.pictures and ((cfg.sample_every and step % cfg.sample_every == 0) or last):
+            self._pictures(step)
+
+    def _window_mean_sum(self) -> float:
+        """The window's loss sum, averaged over processes (a collective: every process calls it)."""
+        return float(self.accelerator.reduce(self.window_sum.clone(), "mean"))
+
+    def _log(self, step: int, grad_norm: float | None) -> None:
+        if self.window_count == 0:
+            return
+        loss = self._window_mean_sum() / self.window_count
+        self.losses.append(loss)
+        self.window_sum.zero_()
+        self.window_count = 0
+        rate = self.progress.log(step, loss)
+        if not (self.main and self.run_dir is not None):
+            return
+        acc, cfg = self.accelerator, self.cfg
+        record = {"step": step, "loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
+                  **({"grad_norm": grad_norm} if grad_norm is not None else {}), "steps_per_second": rate,
+                  "samples_per_second": (rate * cfg.batch_size * cfg.grad_accumulation * acc.num_processes
+                                         if rate is not None else None)}
+        rd.append_metrics(self.run_dir, record)
+        if self.writer is not None:
+            for key in ("loss", "lr", "grad_norm", "steps_per_second"):
+                if record.get(key) is not None:
+                    self.writer.add_scalar(f"train/{key}", record[key], step)
+
+    def _save(self, step: int) -> None:
+        self._check_weights(step)
+        window = (self._window_mean_sum(), self.window_count)
+        if not self.main:
+            return
+        state = checkpoint_state(self.pipe, self.optimizer, scaler=self.accelerator.scaler, loss_window=window,
+                                 world_size=self.accelerator.num_processes)
+        rd.save_checkpoint(self.run_dir, step, state, keep=self.cfg.keep_checkpoints)
+
+    def _pictures(self, step: int) -> None:
+        if not self.main:
+            return
+        from interpgen import plots
+
+        rd.remove_temporaries(self.run_dir)
+        num = plots.picture_size(self.pipe.event_shape)
+        if num:
+            samples = self.pipe.sample(num, seed=self.cfg.seed)
+            try:
+                reference = self.pipe.to_data_space(
+                    self.pipe.data.reference(num, generator=torch.Generator().manual_seed(self.cfg.seed)))
+            except Exception:  # a source without reference data still gets its samples drawn
+                reference = None
+            plots.save_samples_picture(self.run_dir / rd.SAMPLES_DIR / f"step_{step:08d}.png", samples.cpu(),
+                                       reference=reference, title=f"step {step}")
+        plots.save_loss_curve(self.run_dir / rd.LOSS_CURVE, rd.read_metrics(self.run_dir))
+
+    def _finish(self) -> None:
+        """Every process hashes its weights; the main process checks they agree and writes
+        ``processes.json`` (world size, per-process SHA-256)."""
+        from accelerate.utils import gather_object
+
+        acc = self.accelerator
+        digest = weights_digest(self.pipe.trainable_modules())
+        digests = gather_object([digest]) if acc.num_processes > 1 else [digest]
+        if self.main and self.run_dir is not None:
+            rd.atomic_write_bytes(self.run_dir / rd.PROCESSES, json.dumps(
+                {"world_size": acc.num_processes, "step": self.pipe.step, "weights_sha256": digests},
+                indent=2).encode())
+        if len(set(digests)) != 1:
+            raise TrainingError(f"the {acc.num_processes} processes ended with different weights "
+                                f"(SHA-256 {', '.join(d[:12] for d in digests)}): they did not train in sync")
+        acc.wait_for_everyone()
+
+
+def _seed_global(seed: int, device: torch.device) -> None:
+    """Seed torch's global CPU generator (and the training GPU's). Not ``torch.manual_seed``:
+    that also queues lazy seeds for every other backend and formats a stack trace each time."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+
+
+def _tensorboard_writer(run: Path) -> Any:
+    """A TensorBoard SummaryWriter in ``run/tensorboard`` when tensorboard is installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(run / rd.TENSORBOARD))

@@ -134,3 +134,66 @@ def test_console_script_and_default_recipe(tmp_path):
     out = subprocess.run([sys.executable, "-m", "interpgen.cli", "recipe", "--set", "train.steps=5"],
                          capture_output=True, text=True, env=env, check=True).stdout
     assert 'name = "checkerboard"' in out and "steps = 5" in out
+
+
+# -- train: run directories, resume, overwrite (the training engine's part) --------------------
+def _tiny(run: Path, *extra: str) -> list[str]:
+    return ["train", "--output", str(run), "--quiet", "--set", "data.name=moons", "--set", "model.hidden=16",
+            "--set", "train.steps=4", "--set", "train.batch_size=16", "--set", "train.log_every=2",
+            "--set", "train.checkpoint_every=2", "--set", "train.sample_every=0", *extra]
+
+
+def test_train_refuses_to_mix_runs_and_lists_recipe_differences(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(*_tiny(run)) == 0
+    assert "trained 4 steps" in capsys.readouterr().out
+    assert _run(*_tiny(run)) == 2
+    assert "already holds a run; pass --resume to continue it or --overwrite to replace it" in capsys.readouterr().err
+    before = (run / "recipe.toml").read_text()
+    assert _run(*_tiny(run, "--resume", "--set", "train.lr=0.002", "--set", "model.hidden=8")) == 2
+    err = capsys.readouterr().err
+    assert "the recipe differs from the saved one in model.hidden: 16 -> 8; train.lr: 0.001 -> 0.002" in err
+    assert (run / "recipe.toml").read_text() == before  # nothing saved is touched
+    assert [p.name for p in (run / "checkpoints").glob("step_*.pt")] != []
+
+
+def test_train_resume_may_extend_the_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(*_tiny(run)) == 0
+    assert _run(*_tiny(run, "--resume", "--set", "train.steps=6")) == 0
+    assert "trained 6 steps" in capsys.readouterr().out
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [2, 4, 6]
+    assert "steps = 6" in (run / "recipe.toml").read_text()
+
+
+def test_train_overwrite_replaces_the_run_and_a_foreign_folder_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(*_tiny(run)) == 0
+    (run / "notes.txt").write_text("mine")
+    assert _run(*_tiny(run, "--overwrite", "--set", "train.steps=2")) == 0
+    assert sorted(p.name for p in (run / "checkpoints").glob("step_*.pt")) == ["step_00000002.pt"]
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [2]
+    assert (run / "notes.txt").read_text() == "mine"  # only the run's own files are replaced
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "data.csv").write_text("1,2")
+    capsys.readouterr()
+    assert _run(*_tiny(other)) == 2
+    assert "is not empty and is not an interpgen run" in capsys.readouterr().err
+
+
+def test_train_rejects_a_wrong_launch_before_writing(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _run(*_tiny(run, "--set", 'train.mixed_precision="fp16"')) == 2
+    assert '"fp16" needs a CUDA GPU' in capsys.readouterr().err
+    assert not run.exists()
+    assert _run(*_tiny(run, "--set", "train.num_processes=2")) == 2
+    assert "asks for 2 processes (train.num_processes) but 1 is running" in capsys.readouterr().err
+    assert not run.exists()  # a wrong launch leaves nothing behind to block the right one
+
+
+@pytest.mark.slow
+def test_python_dash_m_interpgen_runs_the_cli():
+    out = subprocess.run([sys.executable, "-m", "interpgen", "recipe", "--set", "train.grad_accumulation=2"],
+                         capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=True).stdout
+    assert "grad_accumulation = 2" in out and 'mixed_precision = "no"' in out

@@ -236,7 +236,7 @@ def scaled_data(n: int = 50, d: int = 3, seed: int = 0) -> np.ndarray:
 def test_array_standardization_round_trip(tmp_path):
     data = scaled_data()
     np.save(tmp_path / "x.npy", data)
-    source = build_array(ArrayFile(path="x.npy"), root=tmp_path)
+    source = build_array(ArrayFile(path="x.npy", holdout=0), root=tmp_path)
     assert isinstance(source, DataSource)
     assert source.event_shape == (3,) and source.num_classes is None
     shift, scale = source.data_affine()
@@ -254,7 +254,7 @@ def test_array_standardization_round_trip(tmp_path):
 def test_array_without_standardization_is_used_as_loaded(tmp_path):
     data = scaled_data()
     np.save(tmp_path / "x.npy", data)
-    source = build_array(ArrayFile(path=str(tmp_path / "x.npy"), standardize=False), root=Path("/elsewhere"))
+    source = build_array(ArrayFile(path=str(tmp_path / "x.npy"), standardize=False, holdout=0), root=Path("/elsewhere"))
     assert source.data_affine() is None
     assert torch.equal(source.data, torch.from_numpy(data.astype(np.float32)))
 
@@ -262,7 +262,7 @@ def test_array_without_standardization_is_used_as_loaded(tmp_path):
 def test_array_relative_path_resolves_against_root(tmp_path):
     (tmp_path / "recipes" / "data").mkdir(parents=True)
     np.save(tmp_path / "recipes" / "data" / "x.npy", scaled_data())
-    source = default_registry().create("dataset", "array", ArrayFile(path="data/x.npy"), root=tmp_path / "recipes")
+    source = default_registry().create("dataset", "array", ArrayFile(path="data/x.npy", holdout=0), root=tmp_path / "recipes")
     assert source.data.shape == (50, 3)
     with pytest.raises(FileNotFoundError, match=f"array file {(tmp_path / 'data' / 'x.npy').resolve()} does not exist"):
         build_array(ArrayFile(path="data/x.npy"), root=tmp_path)
@@ -271,7 +271,7 @@ def test_array_relative_path_resolves_against_root(tmp_path):
 def test_image_shaped_array_keeps_its_event_shape(tmp_path):
     data = np.random.default_rng(0).normal(size=(20, 1, 4, 4)) * 3 + 1
     np.save(tmp_path / "img.npy", data.astype(np.float32))
-    source = build_array(ArrayFile(path="img.npy"), root=tmp_path)
+    source = build_array(ArrayFile(path="img.npy", holdout=0), root=tmp_path)
     assert source.event_shape == (1, 4, 4)
     shift, scale = source.data_affine()
     assert shift.shape == (1, 4, 4) and scale.shape == (1, 4, 4)
@@ -284,7 +284,7 @@ def test_npz_keys_and_labels(tmp_path):
     data = scaled_data(n=30)
     labels = np.arange(30) % 3
     np.savez(tmp_path / "one.npz", data)
-    assert build_array(ArrayFile(path="one.npz"), root=tmp_path).data.shape == (30, 3)
+    assert build_array(ArrayFile(path="one.npz", holdout=0), root=tmp_path).data.shape == (30, 3)
     np.savez(tmp_path / "many.npz", features=data, y=labels, other=data[:5])
     with pytest.raises(ValueError, match=r"many\.npz: the \.npz holds 3 arrays \(features, other, y\); set key"):
         build_array(ArrayFile(path="many.npz"), root=tmp_path)
@@ -352,7 +352,7 @@ def test_bad_array_files_are_explained(tmp_path):
     const[:, 1] = 0.1
     np.save(tmp_path / "const.npy", const)
     assert "1 feature(s) are constant (std 0), so they cannot be standardized: column 1" in _error(tmp_path, "const.npy")
-    assert build_array(ArrayFile(path="const.npy", standardize=False), root=tmp_path).data.shape == (10, 3)
+    assert build_array(ArrayFile(path="const.npy", standardize=False), root=tmp_path).data.shape == (9, 3)
     image = np.random.default_rng(0).normal(size=(6, 1, 2, 2))
     image[:, 0, 1, 1] = 5.0
     np.save(tmp_path / "const_img.npy", image)
@@ -381,7 +381,7 @@ def indexed_source(tmp_path: Path, n: int):
     """Rows ``[i, -i]`` with label ``i``, so every row says which one it is."""
     data = np.stack([np.arange(n), -np.arange(n)], axis=1).astype(np.float64)
     np.savez(tmp_path / f"rows{n}.npz", x=data, y=np.arange(n))
-    return build_array(ArrayFile(path=f"rows{n}.npz", key="x", labels_key="y", standardize=False), root=tmp_path)
+    return build_array(ArrayFile(path=f"rows{n}.npz", key="x", labels_key="y", standardize=False, holdout=0), root=tmp_path)
 
 
 def test_batches_cover_every_row_once_per_epoch(tmp_path):
@@ -423,3 +423,30 @@ def test_reference_draws_rows_without_replacement_when_possible(tmp_path):
     counts = torch.bincount(big[:, 0].long(), minlength=10)
     assert counts.min() == 2 and counts.max() == 3 and counts.sum() == 25
     assert torch.equal(source.reference(7, generator=gen(5)), source.reference(7, generator=gen(5)))
+
+
+# -- held-out rows of array files ---------------------------------------------------------------------
+
+def test_array_holdout_splits_rows_once_and_reference_uses_them(tmp_path):
+    data = np.stack([np.arange(40), -np.arange(40)], axis=1).astype(np.float64)
+    np.savez(tmp_path / "rows.npz", x=data, y=np.arange(40) % 4)
+    params = dict(path="rows.npz", key="x", labels_key="y", standardize=False)
+    source = build_array(ArrayFile(**params), root=tmp_path)  # default holdout 0.1: 4 rows
+    assert len(source) == 36 and source.part_size("heldout") == 4
+    train_ids = set(source.data[:, 0].long().tolist())
+    held_ids = set(source.heldout[:, 0].long().tolist())
+    assert train_ids.isdisjoint(held_ids) and train_ids | held_ids == set(range(40))
+    assert source.heldout_labels.tolist() == [i % 4 for i in sorted(held_ids)]
+    stream = source.batches(12, generator=gen(0))
+    seen = set(torch.cat([next(stream)[0][:, 0] for _ in range(9)]).long().tolist())
+    assert seen == train_ids  # three epochs of training rows, never a held-out one
+    assert set(source.reference(4, generator=gen(1))[:, 0].long().tolist()) == held_ids
+    # the split follows split_seed, not the generator; a count works as well as a fraction
+    again = build_array(ArrayFile(**params), root=tmp_path)
+    assert torch.equal(again.heldout, source.heldout)
+    other = build_array(ArrayFile(**params, split_seed=1), root=tmp_path)
+    assert not torch.equal(other.heldout, source.heldout)
+    assert build_array(ArrayFile(**params, holdout=7), root=tmp_path).part_size("heldout") == 7
+    with pytest.raises(ValueError, match=r"holdout = 40\.0 keeps 40 of its 40 rows out of training"):
+        build_array(ArrayFile(**params, holdout=40.0), root=tmp_path)
+    assert source.dataset.num_rows == 40 and source.dataset.column_names == ["x", "label"]

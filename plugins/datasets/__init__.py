@@ -1,8 +1,17 @@
-"""Built-in data sets: synthetic 2-D targets and the user's own array files.
+"""Built-in data sets.
 
-Registered names (kind ``"dataset"``): ``checkerboard``, ``moons``, ``eight_gaussians``,
-``spirals``, ``circles``, ``swissroll``, ``pinwheel``, ``rings``, ``gaussian`` (see
-:mod:`.synthetic`, samplers in :mod:`.shapes`) and ``array`` (see :mod:`.array_file`).
+Registered names (kind ``"dataset"``):
+
+* synthetic 2-D targets ``checkerboard``, ``moons``, ``eight_gaussians``, ``spirals``,
+  ``circles``, ``swissroll``, ``pinwheel``, ``rings``, ``gaussian`` (:mod:`.synthetic`, samplers
+  in :mod:`.shapes`): infinite, a fresh draw every batch;
+* finite data held as a ``datasets.Dataset`` and served by :class:`.finite.FiniteSource`, each
+  with a held-out part (:mod:`.split`): ``array`` (.npy/.npz, :mod:`.array_file`), ``table``
+  (.csv/.parquet, :mod:`.table`), ``image_folder`` (:mod:`.image_folder`), ``digits`` and
+  ``faces`` (real images shipped in scikit-learn / scikit-image wheels, :mod:`.bundled`) and
+  ``hub`` (a Hugging Face Hub name, :mod:`.hub`).
+
+See docs/data.md for every parameter.
 """
 
 from __future__ import annotations
@@ -10,10 +19,16 @@ from __future__ import annotations
 from interpgen.hookspecs import hookimpl
 
 from .array_file import ArrayFile, build_array
+from .bundled import Digits, Faces, build_digits, build_faces
 from .finite import FiniteSource
+from .hub import Hub, build_hub
+from .image_folder import ImageFolder, build_image_folder
+from .split import HeldOutSplit
 from .synthetic import SYNTHETIC_TARGETS, SyntheticSource, build_synthetic
+from .table import Table, build_table
 
-__all__ = ["ArrayFile", "FiniteSource", "SyntheticSource", "interpgen_register_datasets"]
+__all__ = ["ArrayFile", "Digits", "Faces", "FiniteSource", "HeldOutSplit", "Hub", "ImageFolder", "SyntheticSource",
+           "Table", "interpgen_register_datasets"]
 
 
 @hookimpl
@@ -21,3 +36,8 @@ def interpgen_register_datasets(registry) -> None:  # noqa: ANN001 - the kernel'
     for name, params_cls in SYNTHETIC_TARGETS.items():
         registry.add("dataset", name, params_cls, build=build_synthetic)
     registry.add("dataset", "array", ArrayFile, build=build_array)
+    registry.add("dataset", "table", Table, build=build_table)
+    registry.add("dataset", "image_folder", ImageFolder, build=build_image_folder)
+    registry.add("dataset", "digits", Digits, build=build_digits)
+    registry.add("dataset", "faces", Faces, build=build_faces)
+    registry.add("dataset", "hub", Hub, build=build_hub)

@@ -2,9 +2,12 @@
 
 The file holds an array of shape ``(N, D)`` or ``(N, *event)``: one example per row. With
 ``standardize`` (the default) each feature ``j`` is shifted and scaled to mean 0 and standard
-deviation 1 over the rows, ``x_model = (x - mean) / std``, and ``data_affine()`` returns
+deviation 1 over all rows (held-out ones included), ``x_model = (x - mean) / std``, and ``data_affine()`` returns
 ``(mean, std)`` so that ``x = mean + std * x_model`` maps samples back (math.md 0: the model
 works in this space, and a standard-normal prior at ``t = 0`` then matches the data's scale).
+
+Like every finite data set it has a held-out part (``holdout``, ``split_seed``; see
+:mod:`.split`): ``batches()`` serves the other rows, ``reference()`` the held-out ones.
 
 Every problem with the file is a ``FileNotFoundError`` or ``ValueError`` that names the file by
 its absolute path and says what is wrong and how to fix it.
@@ -18,20 +21,22 @@ from typing import Any
 
 import attrs
 import numpy as np
-import torch
 
-from .finite import FiniteSource
 from interpgen.validators import nonempty_str, optional_name
+
+from .arrow import arrays_from_arrow, arrow_from_arrays
+from .assemble import vector_source
+from .checks import check_data, check_labels
+from .finite import FiniteSource
+from .split import HeldOutSplit
 
 ARRAY_SUFFIXES: tuple[str, ...] = (".npy", ".npz")
 #: The first bytes of each format (a .npz is a zip archive).
 MAGIC: dict[str, bytes] = {".npy": b"\x93NUMPY", ".npz": b"PK"}
-#: How many offending rows or features an error message lists.
-SHOWN = 5
 
 
 @attrs.frozen(kw_only=True)
-class ArrayFile:
+class ArrayFile(HeldOutSplit):
     """Examples from a .npy or .npz file of shape (N, D) or (N, *event), optionally standardised."""
 
     #: The file; a relative path is taken relative to the recipe's folder.
@@ -108,73 +113,16 @@ def load_arrays(file: Path, *, key: str | None = None,
     return data, labels
 
 
-def _shown(items: list[Any]) -> str:
-    more = f", ... ({len(items) - SHOWN} more)" if len(items) > SHOWN else ""
-    return ", ".join(str(i) for i in items[:SHOWN]) + more
-
-
-def _feature_name(flat_index: int, event_shape: tuple[int, ...]) -> str:
-    if len(event_shape) == 1:
-        return f"column {flat_index}"
-    return f"feature {tuple(int(i) for i in np.unravel_index(flat_index, event_shape))}"
-
-
-def check_data(file: Path, data: np.ndarray) -> None:
-    """Reject arrays that cannot be training data: non-numeric, fewer than 2 dimensions or
-    rows, NaN or inf values (naming how many rows and the first few)."""
-    if data.dtype.kind not in "biuf":
-        raise ValueError(f"{file}: the array has non-numeric dtype {data.dtype}; expected integers or "
-                         "real floating-point numbers")
-    if data.ndim < 2:
-        raise ValueError(f"{file}: the array has shape {data.shape}, fewer than 2 dimensions; expected "
-                         "(N, D) or (N, *event) with one example per row (reshape 1-D data to (N, 1))")
-    if data.shape[0] < 2:
-        raise ValueError(f"{file}: the array has {data.shape[0]} row(s) (shape {data.shape}); "
-                         "at least 2 examples are needed")
-    if data.dtype.kind == "f":
-        bad_rows = np.flatnonzero(~np.isfinite(data.reshape(data.shape[0], -1)).all(axis=1)).tolist()
-        if bad_rows:
-            raise ValueError(f"{file}: {len(bad_rows)} of {data.shape[0]} rows hold NaN or inf values "
-                             f"(rows {_shown(bad_rows)}); remove or impute them")
-
-
-def check_labels(file: Path, labels: np.ndarray, rows: int) -> np.ndarray:
-    """Labels must be non-negative integers, one per row."""
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"{file}: labels have dtype {labels.dtype}; expected integer class indices")
-    if labels.shape != (rows,):
-        raise ValueError(f"{file}: labels have shape {labels.shape}; expected ({rows},), one per row")
-    if labels.min() < 0:
-        raise ValueError(f"{file}: labels must be >= 0, found {int(labels.min())}")
-    return labels.astype(np.int64)
-
-
-def standardization(file: Path, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and (population) standard deviation over the rows, in float64; a
-    feature that never changes is an error naming it."""
-    flat = data.reshape(data.shape[0], -1)
-    constant = np.flatnonzero((flat == flat[:1]).all(axis=0)).tolist()
-    if constant:
-        names = _shown([_feature_name(j, data.shape[1:]) for j in constant])
-        raise ValueError(f"{file}: {len(constant)} feature(s) are constant (std 0), so they cannot be "
-                         f"standardized: {names}; drop them or set standardize = false")
-    as64 = data.astype(np.float64)
-    return as64.mean(axis=0), as64.std(axis=0)
-
-
 def build_array(params: ArrayFile, *, root: Path | None = None, **context: Any) -> FiniteSource:
-    """Load, check and (optionally) standardise the file named by ``params``."""
+    """Load the file named by ``params`` into an arrow table, check it, split off the held-out
+    rows and (optionally) standardise it (statistics over all rows)."""
     file = resolve_path(params.path, root)
     data, labels = load_arrays(file, key=params.key, labels_key=params.labels_key)
-    check_data(file, data)
-    label_tensor, num_classes = None, None
+    where = str(file)
+    check_data(where, data)
     if labels is not None:
-        labels = check_labels(file, labels, data.shape[0])
-        label_tensor, num_classes = torch.from_numpy(labels), int(labels.max()) + 1
-    affine = None
-    if params.standardize:
-        mean, std = standardization(file, data)
-        data = (data.astype(np.float64) - mean) / std
-        affine = (torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32)))
-    tensor = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-    return FiniteSource(tensor, labels=label_tensor, num_classes=num_classes, affine=affine)
+        labels = check_labels(where, labels, data.shape[0])
+    dataset = arrow_from_arrays(data, labels)
+    data, labels = arrays_from_arrow(dataset, data.dtype)
+    return vector_source(str(file), data, labels, holdout=params.holdout, split_seed=params.split_seed,
+                         standardize=params.standardize, dataset=dataset)

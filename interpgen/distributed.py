@@ -1,0 +1,129 @@
+"""Accelerate plumbing for the trainer: the Accelerator, the world-size check, the module that
+keeps every trainable part in one DDP wrapper, per-step random seeds and weight digests.
+
+One code path serves one CPU, one GPU, several GPUs and several CPU processes (gloo). On CPU,
+``accelerate launch --cpu --num_processes 2`` starts only ONE process; two real processes need
+``ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 --num_machines 1 ...``
+(recipes/accelerate/README.md). ``train.num_processes`` makes a wrong launch an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from interpgen.pipeline import Pipeline
+    from interpgen.protocols import Batch
+
+CPU_LAUNCH = ("ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes {n} --num_machines 1 "
+              "-m interpgen train RECIPE.toml --output RUN")
+GPU_LAUNCH = "accelerate launch --multi_gpu --num_processes {n} -m interpgen train RECIPE.toml --output RUN"
+
+
+class LaunchError(ValueError):
+    """The processes or devices running the trainer are not what the recipe asks for."""
+
+
+def make_accelerator(mixed_precision: str = "no", *, find_unused_parameters: bool = False) -> Accelerator:
+    """An Accelerator on CUDA when there is one (CPU otherwise, or with ACCELERATE_USE_CPU=1).
+
+    ``fp16`` needs CUDA (on a CPU autocast to fp16 does nothing) and ``bf16`` on a GPU needs one
+    that supports it; both are refused with a message otherwise. Accelerate keeps one state per
+    process; a later trainer asking for another precision replaces that part of it.
+    ``find_unused_parameters`` tells DDP that some trainable parameters get no gradient in some
+    steps (an autoencoder pretrained and then frozen within one run)."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+    from accelerate.state import AcceleratorState
+
+    cpu = not torch.cuda.is_available()
+    if mixed_precision == "fp16" and cpu:
+        raise LaunchError('train.mixed_precision = "fp16" needs a CUDA GPU (autocast to fp16 does nothing '
+                          'on a CPU); use "bf16" or "no"')
+    if mixed_precision == "bf16" and not cpu and not torch.cuda.is_bf16_supported():
+        raise LaunchError('train.mixed_precision = "bf16" is not supported by this GPU; use "fp16" or "no"')
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") not in (None, mixed_precision):
+        AcceleratorState._reset_state(reset_partial_state=False)
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
+    accelerator = Accelerator(cpu=cpu, mixed_precision=mixed_precision, kwargs_handlers=handlers)
+    if mixed_precision == "fp16" and accelerator.device.type != "cuda":
+        raise LaunchError('train.mixed_precision = "fp16" needs a CUDA GPU; this process runs on '
+                          f'{accelerator.device.type}; use "bf16" or "no"')
+    return accelerator
+
+
+def check_world_size(expected: int, actual: int, *, device_type: str) -> None:
+    """``expected`` (0: anything) must equal ``actual``; the error says how to launch."""
+    if expected in (0, actual):
+        return
+    how = CPU_LAUNCH if device_type == "cpu" else GPU_LAUNCH
+    extra = (" (on CPU, `accelerate launch --cpu --num_processes N` starts only one process)"
+             if device_type == "cpu" else "")
+    raise LaunchError(f"the recipe asks for {expected} processes (train.num_processes) but {actual} "
+                      f"{'is' if actual == 1 else 'are'} running{extra}; launch with: {how.format(n=expected)} "
+                      "or set train.num_processes = 0 to accept any")
+
+
+def derived_seed(seed: int, *keys: int) -> int:
+    """A 63-bit seed mixed from ``seed`` and ``keys`` (splitmix64 rounds), so that every
+    (process, step, stream) gets its own independent-looking stream."""
+    mask = (1 << 64) - 1
+    value = seed & mask
+    for key in (*keys, len(keys)):
+        value = (value + 0x9E3779B97F4A7C15 + (key & mask)) & mask
+        value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & mask
+        value ^= value >> 31
+    return value >> 1
+
+
+class TrainingModel(nn.Module):
+    """Every trainable module of a pipeline in one module whose forward is the training loss.
+
+    ``pipe.trainable_modules()`` decides what trains (the network, learnable priors, an
+    autoencoder ...) and ``pipe.loss`` what the loss is; wrapping this one module with DDP keeps
+    all of their parameters in sync. ``network`` (e.g. a compiled network) is passed on to
+    ``pipe.loss`` in place of ``pipe.network``."""
+
+    def __init__(self, pipe: Pipeline, network: nn.Module | None = None):
+        super().__init__()
+        self.parts = nn.ModuleList(pipe.trainable_modules())
+        object.__setattr__(self, "_pipe", pipe)  # plain attributes: not registered as submodules
+        object.__setattr__(self, "_network", network)
+
+    def forward(self, batch: Batch, generator: torch.Generator) -> torch.Tensor:
+        return self._pipe.loss(batch, generator=generator, network=self._network)
+
+
+def unique_parameters(modules: list[nn.Module]) -> list[nn.Parameter]:
+    """Trainable parameters of ``modules`` in order, each once (shared ones are not repeated)."""
+    seen: set[int] = set()
+    params = []
+    for module in modules:
+        for p in module.parameters():
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+    return params
+
+
+def weights_digest(modules: list[nn.Module]) -> str:
+    """SHA-256 over every parameter and buffer (names, shapes and bytes) of ``modules``."""
+    digest = hashlib.sha256()
+    for i, module in enumerate(modules):
+        for name, tensor in module.state_dict().items():
+            value = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{i}.{name}:{tuple(value.shape)}:{value.dtype}".encode())
+            digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()
+
+
+def move_batch(batch: Batch, device: torch.device) -> Any:
+    """The batch's tensors on ``device`` (unchanged when already there)."""
+    return type(batch)(*(v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for v in batch))

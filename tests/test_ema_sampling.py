@@ -1,0 +1,94 @@
+"""Sampling really uses the EMA weights, and the EMA is the documented recursion
+(interpgen/ema.py): ema <- d_k ema + (1 - d_k) w_{k+1}, d_k = min(decay, (1 + k) / (10 + k))."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import interpgen as ig
+import interpgen.train as train_module
+from interpgen.ema import ema_decay_at, update_ema
+
+EULER = {"steps": 4}
+
+
+def small_pipe() -> ig.Pipeline:
+    return ig.Pipeline(data=ig.part("dataset", "moons"), network=ig.part("network", "mlp", hidden=32, depth=2))
+
+
+def test_ema_decay_warm_up_closed_form():
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay_at(0.999, 10) == pytest.approx(11 / 20)
+    assert ema_decay_at(0.999, 100_000) == 0.999
+
+
+def test_update_ema_is_a_lerp_and_copies_buffers():
+    a, b = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        b.weight.fill_(2.0)
+        b.running_mean.fill_(5.0)
+    expected = [0.9 * p.detach() + 0.1 * q.detach() for p, q in zip(a.parameters(), b.parameters())]
+    update_ema(a, b, 0.9)
+    for p, e in zip(a.parameters(), expected):
+        torch.testing.assert_close(p.detach(), e, rtol=0, atol=1e-7)
+    assert torch.equal(a.running_mean, b.running_mean)
+    with pytest.raises(ValueError, match="EMA has 2 parameters but the model has 4"):
+        update_ema(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)), 0.5)
+
+
+def test_the_trainer_keeps_the_documented_average(monkeypatch):
+    """Record the weights after every optimiser step and redo the recursion by hand."""
+    pipe = small_pipe()
+    start = copy.deepcopy(pipe.network.state_dict())
+    seen: list[tuple[float, dict]] = []
+    real = train_module.update_ema
+
+    def spy(ema, model, decay):
+        seen.append((decay, {k: v.clone() for k, v in model.state_dict().items()}))
+        real(ema, model, decay)
+
+    monkeypatch.setattr(train_module, "update_ema", spy)
+    pipe.fit(ig.Train(steps=12, batch_size=16, ema_decay=0.8, sample_every=0, pictures=False))
+    assert [d for d, _ in seen] == [min(0.8, (1 + k) / (10 + k)) for k in range(12)]
+    expected = {k: v.clone() for k, v in start.items()}
+    for decay, weights in seen:
+        expected = {k: decay * expected[k] + (1 - decay) * weights[k] for k in expected}
+    for name, value in pipe.ema.state_dict().items():
+        torch.testing.assert_close(value, expected[name], rtol=1e-6, atol=1e-6)
+    assert any(not torch.equal(e, w) for e, w in zip(pipe.ema.parameters(), pipe.network.parameters()))
+
+
+def test_sampling_uses_the_ema_weights():
+    pipe = small_pipe()
+    pipe.fit(ig.Train(steps=30, batch_size=64, log_every=10, sample_every=0, pictures=False))
+    euler = ig.part("sampler", "euler", **EULER)
+    before = pipe.sample(16, sampler=euler, seed=3)
+    with torch.no_grad():  # wreck the raw network: EMA samples must not change
+        for p in pipe.network.parameters():
+            p.fill_(0.5)
+    after = pipe.sample(16, sampler=euler, seed=3)
+    raw = pipe.sample(16, sampler=euler, seed=3, ema=False)
+    assert torch.equal(after, before)
+    assert not torch.allclose(raw, before)
+
+
+def test_a_loaded_run_samples_with_its_ema(tmp_path):
+    pipe = small_pipe()
+    pipe.fit(ig.Train(steps=20, batch_size=32, checkpoint_every=20, sample_every=0, pictures=False), run_dir=tmp_path)
+    # Pipeline.load reads the recipe file that `interpgen train` writes beside the checkpoints
+    recipe = ig.structure_recipe({"data": {"name": "moons"}, "model": {"name": "mlp", "hidden": 32, "depth": 2}},
+                                 ig.registry())
+    (tmp_path / "recipe.toml").write_text(ig.dump_recipe(recipe, ig.registry()))
+    loaded = ig.Pipeline.load(tmp_path)
+    euler = ig.part("sampler", "euler", **EULER)
+    for p, q in zip(loaded.ema.parameters(), pipe.ema.parameters(), strict=True):
+        assert torch.equal(p, q)
+    expected = pipe.sample(16, sampler=euler, seed=1)
+    assert torch.equal(loaded.sample(16, sampler=euler, seed=1), expected)
+    # the same weights put into the raw network give the same samples without EMA
+    loaded.network.load_state_dict(loaded.ema.state_dict())
+    assert torch.equal(loaded.sample(16, sampler=euler, seed=1, ema=False), expected)
+    assert not torch.equal(pipe.sample(16, sampler=euler, seed=1, ema=False), expected)

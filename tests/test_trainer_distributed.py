@@ -1,0 +1,87 @@
+"""Two CPU processes through `accelerate launch` (gloo): the run finishes, both processes end
+with identical weights, and a two-process run resumes exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from interpgen import run_dir as rd
+
+RECIPE = """
+[data]
+name = "moons"
+
+[model]
+name = "mlp"
+hidden = 32
+depth = 2
+
+[train]
+steps = 20
+batch_size = 32
+log_every = 5
+checkpoint_every = 10
+sample_every = 0
+pictures = false
+num_processes = 2
+seed = 1
+"""
+
+pytestmark = pytest.mark.skipif(shutil.which("accelerate") is None, reason="the accelerate command is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(recipe: Path, run: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1"}
+    cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+           "-m", "interpgen", "train", str(recipe), "--output", str(run), "--quiet", *extra]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _weights(run: Path) -> dict:
+    return rd.load_checkpoint(rd.latest_checkpoint(run))
+
+
+@pytest.mark.slow
+def test_two_processes_finish_in_sync_and_resume_exactly(tmp_path):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(RECIPE)
+    straight = tmp_path / "straight"
+    done = _launch(recipe, straight)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained 20 steps") == 1  # only the main process reports
+    processes = json.loads((straight / rd.PROCESSES).read_text())
+    assert processes["world_size"] == 2 and processes["step"] == 20
+    first, second = processes["weights_sha256"]
+    assert first == second
+    assert [r["step"] for r in rd.read_metrics(straight)] == [5, 10, 15, 20]
+    assert rd.read_metrics(straight)[0]["samples_per_second"] == pytest.approx(
+        rd.read_metrics(straight)[0]["steps_per_second"] * 64)
+
+    # as if killed after the checkpoint of step 10: resuming with two processes retraces the run
+    resumed = tmp_path / "resumed"
+    shutil.copytree(straight, resumed)
+    (resumed / rd.CHECKPOINT_DIR / "step_00000020.pt").unlink()
+    more = _launch(recipe, resumed, "--resume")
+    assert more.returncode == 0, more.stderr[-3000:]
+    a, b = rd.load_checkpoint(straight / rd.CHECKPOINT_DIR / "step_00000020.pt"), _weights(resumed)
+    assert a["step"] == b["step"] == 20 and a["world_size"] == 2
+    for key in ("network", "ema"):
+        for name, value in a[key].items():
+            assert torch.equal(b[key][name], value), (key, name)
+    assert [r["loss"] for r in rd.read_metrics(resumed)] == [r["loss"] for r in rd.read_metrics(straight)]
