@@ -265,6 +265,10 @@ class LatentPipeline(Pipeline):
                                num_classes=self.data.num_classes)
         return total + cfg.beta * term
 
+    def pairs_ahead(self) -> bool:
+        """Never: the latent pairs need this step's encoder."""
+        return False
+
     @property
     def has_unused_parameters(self) -> bool:  # type: ignore[override]
         """``pretrain_then_freeze`` trains only the autoencoder, then only the latent network."""

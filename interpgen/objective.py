@@ -47,19 +47,21 @@ def drop_labels(labels: Tensor, probability: float, null_label: int, *,
 
 def interpolant_loss(network: Callable[..., Tensor], interpolant: Interpolant, prior: Prior, coupling: Coupling,
                      objective: Objective, x1: Tensor, labels: Tensor | None = None, *,
-                     x0: Tensor | None = None, num_classes: int | None = None,
+                     x0: Tensor | None = None, coupled: bool = False, num_classes: int | None = None,
                      generator: torch.Generator | None = None) -> Tensor:
     """One minibatch estimate of the loss above (a scalar).
 
     ``x0`` is the data's own source sample for paired data; otherwise it is drawn from the
-    prior. With ``objective.label_dropout > 0`` labels are dropped to the null class
+    prior; ``coupled`` says it is already paired by the coupling (see
+    :mod:`interpgen.pair_ahead`). With ``objective.label_dropout > 0`` labels are dropped to the null class
     ``num_classes`` per sample before the network sees them."""
     batch = x1.shape[0]
     if x0 is None:
         x0 = prior.sample(batch, tuple(x1.shape[1:]), generator=generator, device=x1.device, dtype=x1.dtype)
     elif x0.shape != x1.shape:
         raise ValueError(f"paired data: x0 has shape {tuple(x0.shape)} but x1 has {tuple(x1.shape)}")
-    x0, x1 = coupling.pair(x0, x1, labels)
+    if not coupled:
+        x0, x1 = coupling.pair(x0, x1, labels)
     if labels is not None and objective.label_dropout > 0:
         if num_classes is None:
             raise ValueError("objective.label_dropout needs labelled data with a known number of classes")

@@ -298,7 +298,16 @@ class Pipeline:
 
         return interpolant_loss(network if network is not None else self.network, self.interpolant,
                                 self.prior, self.coupling, self.objective, batch.x1, batch.labels,
-                                x0=batch.x0, num_classes=self.data.num_classes, generator=generator)
+                                x0=batch.x0, coupled=batch.coupled, num_classes=self.data.num_classes,
+                                generator=generator)
+
+    def pairs_ahead(self) -> bool:
+        """Whether the trainer may draw x0 and pair it with the next batch in a background
+        thread (:mod:`interpgen.pair_ahead`): the coupling asks for it (``pairs_ahead``), the
+        prior has nothing to train, and the data brings no x0 of its own."""
+        learnable_prior = isinstance(self.prior, nn.Module) and any(p.requires_grad for p in self.prior.parameters())
+        return (bool(getattr(self.coupling, "pairs_ahead", False)) and not learnable_prior
+                and not getattr(self.data, "paired", False))
 
     #: True when some trainable parameters get no gradient in some training steps (DDP must then
     #: be told to look for them); see LatentPipeline.

@@ -104,7 +104,9 @@ class Coupling(Protocol):
     whose marginals are the prior's and the data's (math.md 5).
 
     ``x1`` comes back unchanged and in the same order, so ``labels`` (which belong to ``x1``)
-    still apply; a coupling reorders or resamples ``x0`` only."""
+    still apply; a coupling reorders or resamples ``x0`` only. A coupling whose ``pair`` is slow
+    and needs nothing from the step (a CPU solver) sets the attribute ``pairs_ahead = True``: the
+    trainer then pairs the next batch in a background thread while the current one trains."""
 
     def pair(self, x0: Tensor, x1: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]: ...
 
@@ -226,11 +228,14 @@ class DataSource(Protocol):
 
 class Batch(NamedTuple):
     """One training batch: data ``x1`` ``(B, *event)``, its ``labels`` ``(B,)`` or None, and for
-    paired data the source sample ``x0`` of each row (None otherwise)."""
+    paired data the source sample ``x0`` of each row (None otherwise). ``coupled`` is True when
+    ``x0`` was already drawn from the prior and paired by the coupling (the trainer pairs the next
+    batch while the current one trains, :mod:`interpgen.pair_ahead`), so the loss pairs no more."""
 
     x1: Tensor
     labels: Tensor | None = None
     x0: Tensor | None = None
+    coupled: bool = False
 
 
 @runtime_checkable

@@ -99,6 +99,10 @@ class Train:
     pictures: bool = True
     #: The world size the run expects (checked at start); 0 accepts any.
     num_processes: int = attrs.field(default=0, validator=nonnegative_int)
+    #: Pair the next batch in a background thread while this one trains, for couplings that ask
+    #: for it (exact_ot, class_ot, sinkhorn, schrodinger_bridge): their solvers then cost almost
+    #: no step time on a machine with a free core.
+    pair_ahead: bool = True
 
 
 @attrs.frozen(kw_only=True)

@@ -29,6 +29,7 @@ import torch
 
 from interpgen import run_dir as rd
 from interpgen.batches import batch_stream
+from interpgen.pair_ahead import PairAhead
 from interpgen.distributed import (TrainingModel, check_world_size, derived_seed, make_accelerator,
                                    move_batch, unique_parameters, weights_digest)
 from interpgen.ema import ema_decay_at, update_ema
@@ -185,6 +186,19 @@ class Trainer:
         stepper = optimizer.optimizer if acc.scaler is None else optimizer
         stream = self._batches()
         noise = torch.Generator(device=acc.device)
+        rank, micro = acc.process_index, cfg.grad_accumulation
+        if cfg.pair_ahead and pipe.pairs_ahead():
+            stream = PairAhead(stream, pipe.prior, pipe.coupling, seed=cfg.seed, rank=rank, start_step=pipe.step,
+                               micro=micro, device=acc.device)
+        try:
+            self._steps(stream, noise, stepper)
+        finally:
+            if isinstance(stream, PairAhead):
+                stream.close()
+
+    def _steps(self, stream, noise: torch.Generator, stepper) -> None:  # noqa: ANN001 - see _loop
+        acc, cfg, pipe = self.accelerator, self.cfg, self.pipe
+        model, optimizer = self.model, self.optimizer
         rank, micro = acc.process_index, cfg.grad_accumulation
         model.train()
         stepper.zero_grad(set_to_none=True)

@@ -32,6 +32,8 @@ class ClassOTCoupling:
     """See the module docstring. ``pair`` returns ``x0`` reordered so that row ``i`` is the x0
     assigned to ``x1[i]``; every x0 row is used exactly once."""
 
+    pairs_ahead = True  # see ExactOTCoupling.pairs_ahead
+
     def __init__(self, *, seed: int):
         self.generator = torch.Generator().manual_seed(seed)
 

@@ -19,6 +19,10 @@ class ExactOTCoupling:
     each x0 and each x1 of the batch is used exactly once (no duplicated or dropped rows); see
     :mod:`.assignment` for the solvers. Labels are ignored (``class_ot`` respects them)."""
 
+    #: The assignment runs on the CPU and needs nothing from the training step: the trainer
+    #: solves it for the next batch while the current one trains (interpgen.pair_ahead).
+    pairs_ahead = True
+
     #: auto (POT's network simplex when installed, else SciPy), network_simplex or lsa
     solver: str = attrs.field(default="auto", validator=one_of(*SOLVERS))
 

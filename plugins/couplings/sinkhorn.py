@@ -40,6 +40,7 @@ class EntropicCoupling:
     """
 
     name = "sinkhorn"
+    pairs_ahead = True  # see ExactOTCoupling.pairs_ahead
 
     def __init__(self, *, reg: float, relative: bool, max_iter: int, tol: float, seed: int):
         self.reg, self.relative, self.max_iter, self.tol = float(reg), relative, max_iter, tol
