@@ -146,6 +146,8 @@ def test_pretrain_then_freeze_switches_on_the_step(registry):
     pipe.loss(Batch(x), generator=torch.Generator().manual_seed(0)).backward()
     assert all(p.grad is None for p in pipe.autoencoder.parameters())
     assert all(p.grad is not None for p in pipe.network.parameters())
+    # some parameters get no gradient in some steps: DDP must look for them
+    assert pipe.has_unused_parameters and not pipe.pairs_ahead()
 
 
 def test_configuration_errors(registry):

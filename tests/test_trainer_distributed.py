@@ -85,3 +85,10 @@ def test_two_processes_finish_in_sync_and_resume_exactly(tmp_path):
         for name, value in a[key].items():
             assert torch.equal(b[key][name], value), (key, name)
     assert [r["loss"] for r in rd.read_metrics(resumed)] == [r["loss"] for r in rd.read_metrics(straight)]
+
+
+def test_ddp_is_told_about_unused_parameters_only_when_asked():
+    from interpgen.distributed import make_accelerator
+
+    assert make_accelerator("no", find_unused_parameters=True).ddp_handler.find_unused_parameters
+    assert make_accelerator("no").ddp_handler is None
