@@ -48,6 +48,7 @@ import torch
 import interpgen as ig
 from interpgen import metrics
 from interpgen.pipeline import Pipeline
+from interpgen_plugins.samplers.fitted_grid import fitted_evaluations
 from interpgen_plugins.samplers.time_grid import tuning_evaluations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,7 @@ def sampler_specs(nfe: int, sigma_data: float) -> dict[str, tuple[Any, int]]:
         "euler": (part("sampler", "euler", steps=nfe), 0),
         "euler_edm": (part("sampler", "euler", steps=nfe, grid="edm"), 0),
         "euler_tuned": (part("sampler", "euler", steps=nfe, grid="tuned"), tuning),
+        "euler_fitted": (part("sampler", "euler", steps=nfe, grid="fitted"), fitted_evaluations(nfe, 1)),
         "lazy_vp_euler": (converted(lazy, "euler", nfe), 0),
         "gvp_euler": (converted({"name": "gvp"}, "euler", nfe), 0),
         "point_mass_1": (part("sampler", "point_mass", steps=nfe, sigma_d=1.0), 0),
@@ -81,6 +83,8 @@ def sampler_specs(nfe: int, sigma_data: float) -> dict[str, tuple[Any, int]]:
         for name in ("heun", "midpoint"):
             specs[name] = (part("sampler", name, steps=nfe // 2), 0)
             specs[f"{name}_tuned"] = (part("sampler", name, steps=nfe // 2, grid="tuned"), tuning)
+            specs[f"{name}_fitted"] = (part("sampler", name, steps=nfe // 2, grid="fitted"),
+                                       fitted_evaluations(nfe // 2, 2))
         specs["heun_edm"] = (part("sampler", "heun", steps=nfe // 2, grid="edm"), 0)
         specs["lazy_vp_midpoint"] = (converted(lazy, "midpoint", nfe // 2), 0)
     if nfe % 4 == 0:

@@ -400,7 +400,7 @@ def test_registered_samplers_follow_protocols(registry):
     (EulerSampler, {"steps": 0}, "steps must be an integer >= 1, got 0"),
     (HeunSampler, {"steps": 2.5}, "steps must be an integer >= 1, got 2.5"),
     (Rk4Sampler, {"steps": True}, "steps must be an integer >= 1, got True"),
-    (MidpointSampler, {"grid": "cosine"}, "grid must be one of 'uniform', 'edm', 'tuned', got 'cosine'"),
+    (MidpointSampler, {"grid": "cosine"}, "grid must be one of 'uniform', 'edm', 'tuned', 'fitted', got 'cosine'"),
     (Dopri5Sampler, {"rtol": 0.0}, "rtol must be a finite number > 0, got 0.0"),
     (Dopri5Sampler, {"atol": -1e-3}, "atol must be a finite number > 0, got -0.001"),
     (Dopri5Sampler, {"max_steps": 0}, "max_steps must be an integer >= 1, got 0"),

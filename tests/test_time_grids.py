@@ -25,7 +25,7 @@ def narrow_gaussian() -> GaussianOracle:
 def test_uniform_grid_is_unchanged():
     assert tg.time_grid("uniform", 0.0, 1.0, 4) == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert tg.time_grid("uniform", 1.0, 0.2, 2) == [1.0, 0.6, 0.2]
-    assert tg.GRIDS == ("uniform", "edm", "tuned")
+    assert tg.GRIDS == ("uniform", "edm", "tuned", "fitted")
     with pytest.raises(ValueError, match="unknown time grid 'cosine'; known: uniform, edm, tuned"):
         tg.time_grid("cosine", 0.0, 1.0, 4)
     with pytest.raises(ValueError, match="a time grid needs steps >= 1, got 0"):
@@ -132,9 +132,45 @@ def test_sde_samplers_take_every_grid(cls, grid):
 
 
 def test_bad_grid_names_and_rho_are_rejected():
-    with pytest.raises(ValueError, match="grid must be one of 'uniform', 'edm', 'tuned', got 'cosine'"):
+    with pytest.raises(ValueError, match="grid must be one of 'uniform', 'edm', 'tuned', 'fitted', got 'cosine'"):
         HeunSampler(grid="cosine")
+    with pytest.raises(ValueError, match="grid must be one of 'uniform', 'edm', 'tuned', got 'fitted'"):
+        EulerMaruyamaSampler(grid="fitted")  # fitted matches a deterministic scheme
     with pytest.raises(ValueError, match="rho must be a finite number > 0, got 0.0"):
         EulerSampler(rho=0.0)
     with pytest.raises(ValueError, match="rho must be a finite number > 0, got -1.0"):
         EulerMaruyamaSampler(rho=-1.0)
+
+
+@pytest.mark.parametrize("cls, stages", [(EulerSampler, 1), (MidpointSampler, 2), (HeunSampler, 2)])
+def test_fitted_grid_lands_closer_to_the_exact_flow(cls, stages):
+    from interpgen_plugins.samplers.fitted_grid import fitted_evaluations
+
+    oracle = narrow_gaussian()
+    x0 = torch.randn(256, 2, dtype=F64, generator=torch.Generator().manual_seed(5))
+    exact = oracle.flow_map(x0, 1.0)
+    errors = {}
+    for grid in ("uniform", "fitted"):
+        field = OracleField(oracle)
+        result = cls(steps=2, grid=grid).sample(field, x0, return_trajectory=True)
+        assert result.nfe == 2 * stages  # the fitting's evaluations are not in the sampling budget
+        spent = fitted_evaluations(2, stages) if grid == "fitted" else 0
+        assert field.nfe == result.nfe + spent
+        errors[grid] = float((result.x - exact).norm(dim=1).mean())
+    assert errors["fitted"] < 0.6 * errors["uniform"], errors
+
+
+def test_fitted_grid_is_increasing_with_exact_ends_and_runs_backward():
+    from interpgen_plugins.samplers.butcher import MIDPOINT
+
+    field = OracleField(narrow_gaussian())
+    x0 = torch.randn(64, 2, dtype=F64, generator=torch.Generator().manual_seed(6))
+    velocity = lambda t, x: field.evaluate(x, t, ("velocity",))[0]  # noqa: E731
+    times = tg.time_grid("fitted", 0.001, 0.999, 4, velocity=velocity, x=x0, tableau=MIDPOINT)
+    assert times[0] == 0.001 and times[-1] == 0.999 and len(times) == 5
+    assert all(b > a for a, b in zip(times[:-1], times[1:]))
+    back = tg.time_grid("fitted", 1.0, 0.0, 3, velocity=lambda t, y: -y, x=torch.ones(4, 1, dtype=F64),
+                        tableau=MIDPOINT)
+    assert back[0] == 1.0 and back[-1] == 0.0 and all(b < a for a, b in zip(back[:-1], back[1:]))
+    with pytest.raises(ValueError, match="'fitted' time grid fits a fixed-step ODE scheme"):
+        tg.time_grid("fitted", 0.0, 1.0, 3, velocity=velocity, x=x0)

@@ -35,7 +35,8 @@ class FixedStepSampler(OdeSampler):
 
     def _solve(self, fn: RightHandSide, y: Tensor, t_start: float, t_end: float, *, record: bool
                ) -> tuple[Tensor, int, list[Tensor] | None]:
-        times = time_grid(self.grid, t_start, t_end, self.steps, rho=self.rho, velocity=fn, x=y)
+        times = time_grid(self.grid, t_start, t_end, self.steps, rho=self.rho, velocity=fn, x=y,
+                          tableau=self.tableau)
         return integrate_on_grid(fn, y, times, self.tableau, record=record)
 
     def sample(self, field: Field, x0: Tensor, generator: torch.Generator | None = None,
@@ -45,7 +46,7 @@ class FixedStepSampler(OdeSampler):
         t_start, t_end = (float(t) for t in field.time_range(stochastic=False))
         fn = velocity_of(field)
         times = time_grid(self.grid, t_start, t_end, self.steps, interpolant=field.interpolant,
-                          rho=self.rho, velocity=fn, x=x0)
+                          rho=self.rho, velocity=fn, x=x0, tableau=self.tableau)
         before = field.nfe
         x, _, states = integrate_on_grid(fn, x0, times, self.tableau, record=return_trajectory)
         trajectory = torch.stack(states) if states is not None else None

@@ -33,7 +33,7 @@ from interpgen_plugins.samplers.diffusions import OptimalDiffusion
 from interpgen_plugins.samplers.explicit_rk import RightHandSide, rk_step
 from interpgen_plugins.samplers.noise import standard_normal_like
 from interpgen_plugins.samplers.ode_sampler import velocity_of
-from interpgen_plugins.samplers.time_grid import grid_name, time_grid
+from interpgen_plugins.samplers.time_grid import sde_grid_name, time_grid
 from interpgen.validators import (
     one_of, positive_float, positive_int, unit_interval_open_right)
 
@@ -71,7 +71,7 @@ class SdeSampler:
     last_step: str = attrs.field(default="mean", validator=one_of(*LAST_STEPS))
     last_step_size: float = attrs.field(default=0.04, validator=positive_float)
     t_eps: float = attrs.field(default=1e-3, validator=unit_interval_open_right)
-    grid: str = attrs.field(default="uniform", validator=grid_name)
+    grid: str = attrs.field(default="uniform", validator=sde_grid_name)
     rho: float = attrs.field(default=7.0, validator=positive_float)
 
     def _check_field(self, field: Field) -> None:

@@ -21,6 +21,9 @@ of every fixed-step sampler (ODE and SDE) is validated against :data:`GRIDS`:
   sqrt(kappa) dt`` into equal parts. The ``TUNED_PILOT_STEPS + 1`` pilot evaluations are **not**
   counted in a sample's ``nfe`` (the sampling budget stays ``steps * stages``); they are listed
   separately by :func:`tuning_evaluations`.
+* ``fitted``: knots fitted so that the sampler's own scheme lands where a fine solve of the model
+  lands, on a pilot batch (:mod:`fitted_grid`); fixed-step ODE samplers only, tuning evaluations
+  not counted in ``nfe``.
 """
 
 from __future__ import annotations
@@ -35,10 +38,13 @@ from interpgen.protocols import Interpolant
 from interpgen.validators import one_of
 
 #: The grid names a sampler accepts.
-GRIDS: tuple[str, ...] = ("uniform", "edm", "tuned")
+GRIDS: tuple[str, ...] = ("uniform", "edm", "tuned", "fitted")
 
 #: attrs validator for a ``grid`` field.
 grid_name = one_of(*GRIDS)
+#: The grids of an SDE sampler: ``fitted`` matches a deterministic scheme, so it is not one.
+SDE_GRIDS: tuple[str, ...] = tuple(g for g in GRIDS if g != "fitted")
+sde_grid_name = one_of(*SDE_GRIDS)
 
 #: EDM's largest noise level: the ``edm`` grid starts its polynomial here when sigma(t_start) is
 #: larger (infinite at t = 0 for every schedule with beta(0) = 0).
@@ -56,7 +62,7 @@ Velocity = Callable[[Tensor, Tensor], Tensor]
 
 def time_grid(name: str, t_start: float, t_end: float, steps: int, *,
               interpolant: Interpolant | None = None, rho: float = 7.0,
-              velocity: Velocity | None = None, x: Tensor | None = None) -> list[float]:
+              velocity: Velocity | None = None, x: Tensor | None = None, tableau=None) -> list[float]:  # noqa: ANN001
     """The ``steps + 1`` grid times from ``t_start`` to ``t_end`` (both included, exact).
 
     ``edm`` needs ``interpolant`` (and uses ``rho``); ``tuned`` needs ``velocity(t, x)`` (the
@@ -78,7 +84,14 @@ def time_grid(name: str, t_start: float, t_end: float, steps: int, *,
             return edm_grid(interpolant, t_end, t_start, steps, rho)[::-1]
         return edm_grid(interpolant, t_start, t_end, steps, rho)
     if velocity is None or x is None:
-        raise ValueError("the 'tuned' time grid needs the velocity and the starting points")
+        raise ValueError(f"the {name!r} time grid needs the velocity and the starting points")
+    if name == "fitted":
+        if tableau is None:
+            raise ValueError("the 'fitted' time grid fits a fixed-step ODE scheme (euler, heun, midpoint, rk4); "
+                             "an SDE sampler cannot use it")
+        from interpgen_plugins.samplers.fitted_grid import fitted_grid
+
+        return fitted_grid(velocity, x, t_start, t_end, steps, tableau)
     return tuned_grid(velocity, x, t_start, t_end, steps)
 
 
