@@ -70,6 +70,10 @@ def check_world_size(expected: int, actual: int, *, device_type: str) -> None:
                       "or set train.num_processes = 0 to accept any")
 
 
+#: ``derived_seed`` streams: the loss noise, torch's global generator, the prior draws paired ahead.
+NOISE_STREAM, GLOBAL_STREAM, PAIR_STREAM = 0, 1, 2
+
+
 def derived_seed(seed: int, *keys: int) -> int:
     """A 63-bit seed mixed from ``seed`` and ``keys`` (splitmix64 rounds), so that every
     (process, step, stream) gets its own independent-looking stream."""

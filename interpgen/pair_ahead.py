@@ -22,11 +22,8 @@ from typing import Any
 
 import torch
 
-from interpgen.distributed import derived_seed, move_batch
+from interpgen.distributed import PAIR_STREAM, derived_seed, move_batch
 from interpgen.protocols import Batch
-
-#: ``derived_seed`` stream of the prior draws made ahead (the trainer uses 0 and 1).
-PAIR_STREAM = 2
 
 
 class PairAhead:

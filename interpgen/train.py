@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +30,12 @@ import torch
 
 from interpgen import run_dir as rd
 from interpgen.batches import batch_stream
-from interpgen.pair_ahead import PairAhead
-from interpgen.distributed import (TrainingModel, check_world_size, derived_seed, make_accelerator,
-                                   move_batch, unique_parameters, weights_digest)
+from interpgen.distributed import (GLOBAL_STREAM, NOISE_STREAM, TrainingModel, check_world_size, derived_seed,
+                                   make_accelerator, move_batch, unique_parameters, weights_digest)
 from interpgen.ema import ema_decay_at, update_ema
+from interpgen.pair_ahead import PairAhead
 from interpgen.progress import Progress
+from interpgen.protocols import Batch
 from interpgen.recipe import Train
 
 if TYPE_CHECKING:
@@ -41,9 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainingError", "fit", "lr_factor", "ema_decay_at", "update_ema", "checkpoint_state",
            "restore_state", "Trainer"]
-
-#: ``derived_seed`` streams: the loss noise and torch's global generator.
-NOISE_STREAM, GLOBAL_STREAM = 0, 1
 
 
 class TrainingError(RuntimeError):
@@ -178,27 +177,27 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def _loop(self) -> None:
+        """Train to ``cfg.steps``; with a coupling that pairs ahead (interpgen.pair_ahead) the
+        next batch is paired in a worker thread, stopped when the loop ends."""
+        cfg, pipe = self.cfg, self.pipe
+        stream = self._batches()
+        if cfg.pair_ahead and pipe.pairs_ahead():
+            stream = PairAhead(stream, pipe.prior, pipe.coupling, seed=cfg.seed, rank=self.accelerator.process_index,
+                               start_step=pipe.step, micro=cfg.grad_accumulation, device=self.accelerator.device)
+        try:
+            self._steps(stream)
+        finally:
+            if isinstance(stream, PairAhead):
+                stream.close()
+
+    def _steps(self, stream: Iterator[Batch]) -> None:
         acc, cfg, pipe = self.accelerator, self.cfg, self.pipe
         model, optimizer = self.model, self.optimizer
         # Without a loss scaler, step the wrapped optimiser itself: accelerate 1.15's wrapper
         # looks up an optional package twice per step (an uncached importlib search, ~1 ms)
         # and adds nothing else for DDP on CPU or GPU.
         stepper = optimizer.optimizer if acc.scaler is None else optimizer
-        stream = self._batches()
         noise = torch.Generator(device=acc.device)
-        rank, micro = acc.process_index, cfg.grad_accumulation
-        if cfg.pair_ahead and pipe.pairs_ahead():
-            stream = PairAhead(stream, pipe.prior, pipe.coupling, seed=cfg.seed, rank=rank, start_step=pipe.step,
-                               micro=micro, device=acc.device)
-        try:
-            self._steps(stream, noise, stepper)
-        finally:
-            if isinstance(stream, PairAhead):
-                stream.close()
-
-    def _steps(self, stream, noise: torch.Generator, stepper) -> None:  # noqa: ANN001 - see _loop
-        acc, cfg, pipe = self.accelerator, self.cfg, self.pipe
-        model, optimizer = self.model, self.optimizer
         rank, micro = acc.process_index, cfg.grad_accumulation
         model.train()
         stepper.zero_grad(set_to_none=True)
@@ -330,7 +329,6 @@ class Trainer:
             return
         from interpgen import plots
 
-        rd.remove_temporaries(self.run_dir)
         num = plots.picture_size(self.pipe.event_shape)
         if num:
             samples = self.pipe.sample(num, seed=self.cfg.seed)

@@ -17,13 +17,13 @@ import attrs
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from interpgen.validators import nonnegative_float, nonnegative_int, positive_float, positive_int
+from interpgen.validators import nonnegative_int, positive_int
 
-from .gaussian import GaussianAutoencoder
+from .gaussian import GaussianAutoencoder, GaussianLikelihoodParams
 
 
 @attrs.frozen(kw_only=True)
-class ConvAutoencoderParams:
+class ConvAutoencoderParams(GaussianLikelihoodParams):
     """Convolutional autoencoder with a stochastic encoder and a Gaussian decoder likelihood."""
 
     #: Width of every hidden convolution.
@@ -32,22 +32,13 @@ class ConvAutoencoderParams:
     downsamples: int = attrs.field(default=1, validator=nonnegative_int)
     #: Channels of the latent.
     latent_channels: int = attrs.field(default=4, validator=positive_int)
-    #: Encoder noise scale ``c`` in ``z1 = mu(x) + c xi`` (0: deterministic encoder).
-    noise_scale: float = attrs.field(default=0.1, validator=nonnegative_float)
-    #: Learn ``c`` (in log space, starting at ``noise_scale``).
-    learn_noise_scale: bool = False
-    #: Standard deviation ``s`` of the Gaussian reconstruction likelihood.
-    decoder_std: float = attrs.field(default=0.1, validator=positive_float)
-    #: Learn ``s`` (in log space, starting at ``decoder_std``).
-    learn_decoder_std: bool = False
 
 
 class ConvAutoencoder(GaussianAutoencoder):
     """The module built from :class:`ConvAutoencoderParams` for data of shape ``(C, H, W)``."""
 
     def __init__(self, data_shape: tuple[int, ...], params: ConvAutoencoderParams):
-        super().__init__(noise_scale=params.noise_scale, learn_noise_scale=params.learn_noise_scale,
-                         decoder_std=params.decoder_std, learn_decoder_std=params.learn_decoder_std)
+        super().__init__(params)
         if len(data_shape) != 3:
             raise ValueError(f"autoencoder 'conv' needs image data of shape (C, H, W), got event shape "
                              f"{tuple(data_shape)}; use autoencoder 'dense' for vectors")

@@ -13,22 +13,18 @@ from typing import Any
 import attrs
 from torch import Tensor, nn
 
-from interpgen.validators import nonnegative_float, positive_float, positive_int
+from interpgen.validators import positive_int
 
-from .gaussian import GaussianAutoencoder
+from .gaussian import GaussianAutoencoder, GaussianLikelihoodParams
 
 
 @attrs.frozen(kw_only=True)
-class DenseAutoencoderParams:
+class DenseAutoencoderParams(GaussianLikelihoodParams):
     """Fully connected autoencoder with a stochastic encoder and a Gaussian decoder likelihood."""
 
     hidden: int = attrs.field(default=64, validator=positive_int)
     depth: int = attrs.field(default=2, validator=positive_int)
     latent_dim: int = attrs.field(default=2, validator=positive_int)
-    noise_scale: float = attrs.field(default=0.1, validator=nonnegative_float)
-    learn_noise_scale: bool = False
-    decoder_std: float = attrs.field(default=0.1, validator=positive_float)
-    learn_decoder_std: bool = False
 
 
 def _mlp(n_in: int, hidden: int, depth: int, n_out: int) -> nn.Sequential:
@@ -44,8 +40,7 @@ class DenseAutoencoder(GaussianAutoencoder):
     """The module built from :class:`DenseAutoencoderParams`."""
 
     def __init__(self, data_shape: tuple[int, ...], params: DenseAutoencoderParams):
-        super().__init__(noise_scale=params.noise_scale, learn_noise_scale=params.learn_noise_scale,
-                         decoder_std=params.decoder_std, learn_decoder_std=params.learn_decoder_std)
+        super().__init__(params)
         self.data_shape = tuple(data_shape)
         n = math.prod(self.data_shape)
         self.latent_dim = params.latent_dim

@@ -14,16 +14,34 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import torch
 from torch import Tensor, nn
+
+from interpgen.validators import nonnegative_float, positive_float
+
+
+@attrs.frozen(kw_only=True)
+class GaussianLikelihoodParams:
+    """The recipe fields every trainable autoencoder shares (the params classes subclass it)."""
+
+    #: Encoder noise scale ``c`` in ``z1 = mu(x) + c xi`` (0: deterministic encoder).
+    noise_scale: float = attrs.field(default=0.1, validator=nonnegative_float)
+    #: Learn ``c`` (in log space, starting at ``noise_scale``).
+    learn_noise_scale: bool = False
+    #: Standard deviation ``s`` of the Gaussian reconstruction likelihood.
+    decoder_std: float = attrs.field(default=0.1, validator=positive_float)
+    #: Learn ``s`` (in log space, starting at ``decoder_std``).
+    learn_decoder_std: bool = False
 
 
 class GaussianAutoencoder(nn.Module):
     """Base module: subclasses define ``encoder``/``decoder`` maps via :meth:`mean` and :meth:`decode`."""
 
-    def __init__(self, *, noise_scale: float, learn_noise_scale: bool, decoder_std: float,
-                 learn_decoder_std: bool):
+    def __init__(self, params: GaussianLikelihoodParams):
         super().__init__()
+        noise_scale, learn_noise_scale = params.noise_scale, params.learn_noise_scale
+        decoder_std, learn_decoder_std = params.decoder_std, params.learn_decoder_std
         if learn_noise_scale and noise_scale <= 0:
             raise ValueError("learn_noise_scale needs noise_scale > 0 to start from (log space), got "
                              f"{noise_scale!r}")

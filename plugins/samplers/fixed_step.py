@@ -13,7 +13,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from interpgen.protocols import Field, SampleResult
+from interpgen.protocols import Field, Interpolant, SampleResult
 from interpgen_plugins.samplers.butcher import EULER, HEUN, MIDPOINT, RK4, ButcherTableau
 from interpgen_plugins.samplers.explicit_rk import RightHandSide, integrate_on_grid
 from interpgen_plugins.samplers.ode_sampler import OdeSampler, velocity_of
@@ -33,11 +33,14 @@ class FixedStepSampler(OdeSampler):
     grid: str
     rho: float = attrs.field(default=7.0, validator=positive_float)
 
+    def _times(self, fn: RightHandSide, y: Tensor, t_start: float, t_end: float,
+               interpolant: Interpolant | None = None) -> list[float]:
+        return time_grid(self.grid, t_start, t_end, self.steps, interpolant=interpolant, rho=self.rho,
+                         velocity=fn, x=y, tableau=self.tableau)
+
     def _solve(self, fn: RightHandSide, y: Tensor, t_start: float, t_end: float, *, record: bool
                ) -> tuple[Tensor, int, list[Tensor] | None]:
-        times = time_grid(self.grid, t_start, t_end, self.steps, rho=self.rho, velocity=fn, x=y,
-                          tableau=self.tableau)
-        return integrate_on_grid(fn, y, times, self.tableau, record=record)
+        return integrate_on_grid(fn, y, self._times(fn, y, t_start, t_end), self.tableau, record=record)
 
     def sample(self, field: Field, x0: Tensor, generator: torch.Generator | None = None,
                return_trajectory: bool = False) -> SampleResult:
@@ -45,8 +48,7 @@ class FixedStepSampler(OdeSampler):
         ``edm``, its velocity for ``tuned``; the tuning calls are not in ``nfe``)."""
         t_start, t_end = (float(t) for t in field.time_range(stochastic=False))
         fn = velocity_of(field)
-        times = time_grid(self.grid, t_start, t_end, self.steps, interpolant=field.interpolant,
-                          rho=self.rho, velocity=fn, x=x0, tableau=self.tableau)
+        times = self._times(fn, x0, t_start, t_end, field.interpolant)
         before = field.nfe
         x, _, states = integrate_on_grid(fn, x0, times, self.tableau, record=return_trajectory)
         trajectory = torch.stack(states) if states is not None else None
