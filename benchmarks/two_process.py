@@ -29,7 +29,7 @@ RECIPE = """
 [data]
 name = "checkerboard"
 
-[model]
+[network]
 name = "mlp"
 hidden = {hidden}
 depth = {depth}

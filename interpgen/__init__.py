@@ -24,11 +24,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "Pipeline": "interpgen.pipeline",
     "part": "interpgen.pipeline",
+    "Samples": "interpgen.pipeline",
     "Recipe": "interpgen.recipe",
-    "Objective": "interpgen.recipe",
     "Train": "interpgen.recipe",
-    "Latent": "interpgen.latent_config",
-    "LatentPipeline": "interpgen.latent",
     "load_recipe": "interpgen.recipe",
     "dump_recipe": "interpgen.recipe",
     "structure_recipe": "interpgen.recipe",
@@ -43,6 +41,15 @@ _LAZY = {
     "Autoencoder": "interpgen.protocols",
     "Sampler": "interpgen.protocols",
     "Field": "interpgen.protocols",
+    "Trainable": "interpgen.protocols",
+    "Registry": "interpgen.registry",
+    "TrainEvent": "interpgen.hookspecs",
+    "AffineInterpolant": "interpgen.affine",
+    "DeterministicInterpolant": "interpgen.affine",
+    "expand_like": "interpgen.tensors",
+    "batch_time": "interpgen.tensors",
+    "drop_labels": "interpgen.tensors",
+    "check_shard": "interpgen.tensors",
     "DataSource": "interpgen.protocols",
     "PREDICTIONS": "interpgen.protocols",
 }
@@ -50,8 +57,19 @@ _LAZY = {
 __all__ = ["hookimpl", "plugins", "registry", "reload_plugins", "__version__", *_LAZY]
 
 
+#: Names that moved out of the kernel, and where they went.
+_MOVED = {
+    "Objective": "objectives are registered parts: ig.part(\"objective\", \"si\", prediction=...) "
+                 "(the protocol is interpgen.protocols.Objective)",
+    "LatentPipeline": "a latent model is a Pipeline with an autoencoder and objective=ig.part(\"objective\", \"lsi\")",
+    "Latent": "the LSI settings are the lsi objective's parameters: ig.part(\"objective\", \"lsi\", beta=...)",
+}
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
+    if name in _MOVED:
+        raise AttributeError(f"interpgen.{name} is gone: {_MOVED[name]}")
     if module is None:
         raise AttributeError(f"module 'interpgen' has no attribute {name!r}")
     value = getattr(import_module(module), name)

@@ -3,9 +3,8 @@
     interpgen train [RECIPE.toml] --output DIR [--set key=value ...] [--overwrite | --resume]
     interpgen sample DIR --num N [--steps K] [--sampler NAME] [--seed S] [--label K] [--guidance W] --output FILE.npy
     interpgen recipe [RECIPE.toml] [--set key=value ...]      print the resolved recipe
-    interpgen eval DIR [--num N] [--steps K] [--sampler NAME] [--seed S] [--json] [--feature-net FILE]
     interpgen plugins [--json]
-    interpgen reflow DIR --num N [--steps K] [--sampler NAME] [--seed S] --output PAIRS.npz
+    interpgen COMMAND ...        a command a plugin adds (built in: eval, reflow; see docs/plugins.md)
 
 Without a recipe, ``train`` and ``recipe`` use the embedded default (the 2D checkerboard).
 ``accelerate launch -m interpgen train ...`` runs the same command in several processes
@@ -50,33 +49,22 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from interpgen import run_dir as rd
+    from accelerate import PartialState
+
     from interpgen.pipeline import Pipeline
     from interpgen.recipe import dump_recipe
+    from interpgen.train.run_dir import check_run_dir
 
-    # The same code runs in every process under `accelerate launch -m interpgen train ...`:
-    # each one checks the run directory, the recipe and the launch (world size, precision)
-    # before the main process writes anything.
-    from interpgen.distributed import check_world_size, make_accelerator
-
+    # The same code runs in every process under `accelerate launch -m interpgen train ...`; the
+    # engine (interpgen.train) checks the launch and writes the run directory from the main process.
     path, recipe = _load(args)
     reg = _registry()
-    run = Path(args.output)
-    text = dump_recipe(recipe, reg)
-    plan = rd.check_run_dir(run, text, resume=args.resume, overwrite=args.overwrite)
+    check_run_dir(Path(args.output), dump_recipe(recipe, reg), resume=args.resume, overwrite=args.overwrite)
     pipe = Pipeline.from_recipe(recipe, registry=reg, root=path.resolve().parent)
-    state = make_accelerator(recipe.train.mixed_precision)
-    check_world_size(recipe.train.num_processes, state.num_processes, device_type=state.device.type)
-    state.wait_for_everyone()
-    if state.is_main_process:
-        if plan == "overwrite":
-            rd.clear_run(run)
-        run.mkdir(parents=True, exist_ok=True)
-        rd.atomic_write_bytes(run / rd.RECIPE, text.encode())
-    state.wait_for_everyone()
-    pipe.fit(recipe.train, run_dir=run, progress=not args.quiet, resume=plan == "resume")
-    if state.is_main_process:
-        print(f"trained {pipe.step} steps; run directory {run}")
+    pipe.fit(recipe.train, run_dir=args.output, progress=not args.quiet, resume=args.resume,
+             overwrite=args.overwrite)
+    if PartialState().is_main_process:
+        print(f"trained {pipe.step} steps; run directory {args.output}")
     return 0
 
 
@@ -94,8 +82,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix != ".npy":
         raise ValueError(f"--output must end in .npy, got {out}")
     labels = pipe.sampling_labels(num, args.label)
-    x, nfe = pipe.sample_with_nfe(num, sampler=args.sampler, steps=args.steps, seed=seed, labels=labels,
-                                  guidance=guidance if labels is not None else None)
+    result = pipe.sample(num, sampler=args.sampler, steps=args.steps, seed=seed, labels=labels,
+                         guidance=guidance if labels is not None else None)
+    x, nfe = result.x, result.nfe
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, x.detach().cpu().numpy())
     print(f"wrote {tuple(x.shape)} samples to {out} ({nfe} network evaluations per sample)")
@@ -103,33 +92,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
         label_file = out.with_suffix(".labels.npy")
         np.save(label_file, labels.numpy())
         print(f"wrote their labels to {label_file} (guidance scale {guidance})")
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from interpgen.evaluate import EVAL_FILE, evaluate_run, format_report
-
-    report = evaluate_run(args.run, num=args.num, steps=args.steps, sampler=args.sampler, seed=args.seed,
-                          classifier=not args.no_classifier, feature_net=args.feature_net)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(format_report(report))
-        print(f"wrote {Path(args.run) / EVAL_FILE}")
-    return 0
-
-
-def cmd_reflow(args: argparse.Namespace) -> int:
-    """Reflow pairs (math.md 5): prior draws and the run's ODE samples from them, in model space."""
-    from interpgen.pipeline import Pipeline
-    from interpgen.reflow import generate_pairs, save_pairs
-
-    pipe = Pipeline.load(args.run)
-    seed = args.seed if args.seed is not None else pipe.recipe.sample.seed
-    pairs = generate_pairs(pipe, args.num, sampler=args.sampler, steps=args.steps, seed=seed)
-    out = save_pairs(args.output, pairs, pipe.data_affine)
-    print(f"wrote {pairs.x1.shape[0]} pairs to {out} ({pairs.nfe} network evaluations per sample); "
-          f"straightness of the input model's paths: {pairs.straightness:.6g}")
     return 0
 
 
@@ -164,7 +126,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="interpgen", description="Generative modelling with stochastic interpolants.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -193,27 +155,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classifier-free guidance scale (default: the recipe's sample.guidance; 1 = none)")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("eval", help="compare a trained run's samples with held-out data; writes RUN/eval.json")
-    p.add_argument("run", help="run directory")
-    p.add_argument("--num", type=int, help="number of samples (default: the held-out rows, or the recipe's sample.num)")
-    p.add_argument("--steps", type=int, help="solver steps (default: the recipe's sampler)")
-    p.add_argument("--sampler", help="sampler name, e.g. euler, heun, rk4, dopri5")
-    p.add_argument("--seed", type=int, help="random seed (default: the recipe's sample.seed)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--feature-net", metavar="FILE", help="TorchScript feature extractor (e.g. your own Inception) "
-                   "for a Fréchet distance in its feature space")
-    p.add_argument("--no-classifier", action="store_true", help="skip the classifier Fréchet distance")
-    p.set_defaults(func=cmd_eval)
-
-    p = sub.add_parser("reflow", help="sample (x0, x1) pairs from a trained run for the next reflow round")
-    p.add_argument("run", help="run directory")
-    p.add_argument("--num", type=int, required=True, help="number of pairs")
-    p.add_argument("--steps", type=int, help="solver steps (default: the recipe's sampler)")
-    p.add_argument("--sampler", help="fixed-step ODE sampler on the uniform grid: euler, heun, midpoint, rk4")
-    p.add_argument("--seed", type=int, help="random seed (default: the recipe's sample.seed)")
-    p.add_argument("--output", required=True, help="where to write the pairs (.npz with x0, x1, shift, scale)")
-    p.set_defaults(func=cmd_reflow)
-
     p = sub.add_parser("recipe", help="check a recipe and print it with every default filled in")
     recipe_args(p)
     p.set_defaults(func=cmd_recipe)
@@ -221,15 +162,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list installed plugins and parts")
     p.add_argument("--json", action="store_true", help="print one JSON object keyed by kind")
     p.set_defaults(func=cmd_plugins)
+    if with_plugins:  # commands plugins add (interpgen_register: registry.add_command)
+        for name, command in _registry().commands().items():
+            p = sub.add_parser(name, help=f"{command.help} [plugin {command.plugin}]")
+            if command.configure is not None:
+                command.configure(p)
+            p.set_defaults(func=command.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     from interpgen.config import RecipeError
     from interpgen.plugin_manager import PluginLoadError
     from interpgen.protocols import ConversionError
-    from interpgen.run_dir import CheckpointError
+    from interpgen.checkpoint import CheckpointError
+    from interpgen.registry import KERNEL_COMMANDS
+
+    # Plugins' commands are added only when the command is not one of the kernel's own.
+    try:
+        args = build_parser(with_plugins=not (argv and argv[0] in KERNEL_COMMANDS)).parse_args(argv)
+    except PluginLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from interpgen.train import TrainingError
 
     try:

@@ -26,6 +26,12 @@ from cattrs.v import transform_error
 from interpgen.registry import Registry, UnknownNameError
 
 
+#: The ``name`` a recipe gives a part that was the user's own Python object (no plugin registers
+#: it): such a recipe records the class but cannot rebuild it (``Pipeline.load`` takes the object).
+USER_PART = "python-object"
+_TOML_VALUES = (str, int, float, bool, list, tuple, dict, Mapping)
+
+
 class RecipeError(ValueError):
     """A recipe (or part table) is invalid; ``problems`` lists each one with its path."""
 
@@ -151,8 +157,8 @@ class RecipeConverter:
     def _structure_part(self, value: Any, tp: Any) -> Any:
         kind = part_kind(tp)
         assert kind is not None
-        if not isinstance(value, (str, Mapping)) and self.registry.entry_for(value) is not None:
-            return value  # already a built params object (Python API)
+        if not isinstance(value, _TOML_VALUES) and value is not None:
+            return value  # a params object or the user's own part (Python API)
         if isinstance(value, str):
             value = {"name": value}
         if not isinstance(value, Mapping):
@@ -163,6 +169,11 @@ class RecipeConverter:
             raise _with_name_note(KeyError("name"), dict)
         if not isinstance(name, str):
             raise _with_name_note(TypeError(f"expected a string, got {type(name).__name__} {name!r}"), dict)
+        if name == USER_PART:
+            cls = table.get("class", "?")
+            raise _with_name_note(_NameError(
+                f"this {kind} was the user's own Python object (class {cls}), which a recipe cannot rebuild: "
+                f"load the run in Python and pass the same object, Pipeline.load(RUN, <key>=...)"), dict)
         try:
             entry = self.registry.get(kind, name)
         except UnknownNameError as exc:
@@ -171,10 +182,8 @@ class RecipeConverter:
 
     def unstructure_part(self, value: Any) -> Any:
         entry = self.registry.entry_for(value)
-        if entry is None:
-            raise TypeError(
-                f"{type(value).__qualname__} is not a registered part, so a recipe cannot name it; "
-                "register it from a plugin or pass it to the Python API directly")
+        if entry is None:  # the user's own object: recorded by class, rebuilt only by Pipeline.load(..., key=obj)
+            return {"name": USER_PART, "class": f"{type(value).__module__}.{type(value).__qualname__}"}
         return {"name": entry.name, **self.cattrs.unstructure(value, type(value))}
 
     def structure_part(self, kind: str, value: Any, *, path: str = "") -> Any:

@@ -29,16 +29,20 @@ def prediction_heads(out: Tensor, predictions: tuple[str, ...], channels: int) -
 
 
 class ModelField:
-    """``evaluate(x, t, wants)`` runs ``network(x, t[, labels])`` once and converts its output;
-    ``nfe`` counts those runs."""
+    """``evaluate(x, t, wants)`` runs ``network(x, t[, labels])`` once and converts its output
+    with the interpolant's ``convert`` (docs/math.md 1.2, 1.5; an interpolant may know predictions
+    of its own, as the LSI bridge knows ``interpflow``); ``nfe`` counts those runs.
+    ``time_range`` is where training put times, ``(t_eps, 1 - t_eps)`` by default."""
 
     def __init__(self, network: Callable[..., Tensor], interpolant: Interpolant, predictions: tuple[str, ...],
-                 *, gaussian_base: bool, t_eps: float, labels: Tensor | None = None):
+                 *, gaussian_base: bool, t_eps: float = 0.0, time_range: tuple[float, float] | None = None,
+                 labels: Tensor | None = None):
         self.network = network
         self.interpolant = interpolant
         self.predictions = predictions
         self.gaussian_base = gaussian_base
         self.t_eps = float(t_eps)
+        self._range = tuple(time_range) if time_range is not None else (self.t_eps, 1.0 - self.t_eps)
         self.labels = labels
         self.nfe = 0
 
@@ -63,5 +67,5 @@ class ModelField:
         return tuple(out)
 
     def time_range(self, stochastic: bool) -> tuple[float, float]:
-        """Training covered ``[t_eps, 1 - t_eps]``; samplers stay inside it."""
-        return (self.t_eps, 1.0 - self.t_eps)
+        """Samplers stay inside the times training covered."""
+        return self._range

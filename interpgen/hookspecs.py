@@ -16,8 +16,10 @@ to it; the kind-specific names only say which kind a plugin means to add, and
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import attrs
 import pluggy
 
 PROJECT = "interpgen"
@@ -69,6 +71,24 @@ def interpgen_register(registry: Any) -> None:
 def interpgen_configure_converter(converter: Any) -> None:
     """Teach the recipe converter (a ``cattrs.Converter``) about a plugin's own field types,
     e.g. ``converter.register_structure_hook(MyType, fn)``."""
+
+
+@attrs.frozen(kw_only=True)
+class TrainEvent:
+    """What the engine tells plugins (main process only): ``kind`` is ``"log"`` (a metrics row,
+    ``record``), ``"checkpoint"`` (saved at ``step``) or ``"end"`` (training finished)."""
+
+    kind: str
+    step: int
+    pipe: Any
+    run_dir: Path | None
+    train: Any
+    record: dict[str, Any] | None = None
+
+
+@hookspec
+def interpgen_train_event(event: TrainEvent) -> None:
+    """React to the training engine: write pictures, send metrics elsewhere, ..."""
 
 
 REGISTER_HOOKS: tuple[str, ...] = (

@@ -9,13 +9,19 @@ script works without registering it)::
     pipe = ig.Pipeline(data=ig.part("dataset", "moons"), prior=MyPrior(),
                        interpolant=ig.part("interpolant", "linear"))
     pipe.fit(ig.Train(steps=2000))
-    x = pipe.sample(1000, sampler=ig.part("sampler", "heun", steps=8))
+    x = pipe.sample(1000, sampler=ig.part("sampler", "heun", steps=8)).x
     logp = pipe.log_likelihood(x)
+
+Every pipeline has an autoencoder (``identity`` by default) and an objective (``si`` by
+default): the model lives in the autoencoder's latent space (``latent_shape``; the data space
+itself for the identity) and the objective decides the loss and how the network is read as a
+field. Latent models (the ``lsi`` objective) are therefore not a different class.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +29,15 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from interpgen.config import RecipeConverter
-from interpgen.fields import ModelField
+from interpgen.checkpoint import RECIPE, CheckpointError, latest_checkpoint, load_checkpoint
+from interpgen.config import USER_PART, RecipeConverter
 from interpgen.plugin_manager import registry as default_registry
-from interpgen.protocols import Batch, Coupling, DataSource, Interpolant, Prior, Sampler
-from interpgen.recipe import DEFAULT_PARTS, Objective, Recipe, resolve
+from interpgen.protocols import Batch, Coupling, DataSource, Field, Interpolant, Objective, Prior, Sampler
+from interpgen.recipe import DEFAULT_PARTS, Recipe, Sample, Train, dump_recipe, resolve, structure_recipe
 from interpgen.registry import Registry
+
+#: The part keys of a recipe, in the order they are built.
+PART_KEYS = ("data", "autoencoder", "prior", "interpolant", "coupling", "objective", "network")
 
 
 def part(kind: str, name: str, /, registry: Registry | None = None, **params: Any) -> Any:
@@ -37,116 +46,101 @@ def part(kind: str, name: str, /, registry: Registry | None = None, **params: An
     return RecipeConverter(reg).structure_part(kind, {"name": name, **params}, path=kind)
 
 
+@attrs.frozen
+class Samples:
+    """What :meth:`Pipeline.sample` returns: the samples ``x`` ``(num, *shape)``, the network
+    evaluations ``nfe`` each sample cost, and the ``labels`` they were drawn for (or None)."""
+
+    x: Tensor
+    nfe: int
+    labels: Tensor | None = None
+
+
 class Pipeline:
-    """A model in the making: data, prior, interpolant, coupling, network and objective."""
+    """A model in the making: data, autoencoder, prior, interpolant, coupling, objective, network.
 
-    def __new__(cls, *args: Any, autoencoder: Any = None, latent: Any = None, **kwargs: Any) -> Pipeline:
-        """A latent (LSI) pipeline, :class:`interpgen.latent.LatentPipeline`, when ``latent`` is set
-        or the autoencoder is not the identity (``is_identity`` False or absent)."""
-        if cls is Pipeline and (latent is not None or not (autoencoder is None or getattr(autoencoder, "is_identity", False))):
-            from interpgen.latent import LatentPipeline
-
-            cls = LatentPipeline
-        return super().__new__(cls)
+    ``seed`` fixes the initial weights (networks, learnable priors, autoencoders); None leaves
+    torch's global random state to decide. The global state is left as it was."""
 
     def __init__(self, *, data: Any, prior: Any = None, interpolant: Any = None, coupling: Any = None,
-                 network: Any = None, objective: Objective | None = None, registry: Registry | None = None,
-                 root: str | Path | None = None, sampler: Any = None, seed: int | None = 0,
-                 autoencoder: Any = None, latent: Any = None):
-        """``seed`` fixes the networks' (and learnable priors') initial weights; None leaves
-        torch's global random state to decide. The global state is left as it was.
-        ``autoencoder`` and ``latent`` (see :meth:`__new__`) are used by the latent pipeline."""
+                 network: Any = None, autoencoder: Any = None, objective: Any = None, sampler: Any = None,
+                 registry: Registry | None = None, root: str | Path | None = None, seed: int | None = 0,
+                 train: Train | None = None):
+        self.registry = reg = registry or default_registry()
+        given = {"data": data, "prior": prior, "interpolant": interpolant, "coupling": coupling,
+                 "network": network, "autoencoder": autoencoder, "objective": objective}
+        specs = {key: value if value is not None else part(_KINDS[key], DEFAULT_PARTS[key]["name"], reg)
+                 for key, value in given.items()}
+        if sampler is None:
+            sampler = part("sampler", DEFAULT_PARTS["sample"]["sampler"]["name"], reg)
+        self.recipe = Recipe(**specs, train=train or Train(), sample=Sample(sampler=sampler))
+        self.root = Path(root) if root is not None else Path.cwd()
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
-            self._setup(data, prior, interpolant, coupling, network, objective, registry, root, sampler)
+            self._setup()
 
-    def _setup(self, data: Any, prior: Any, interpolant: Any, coupling: Any, network: Any,
-               objective: Objective | None, registry: Registry | None, root: str | Path | None,
-               sampler: Any) -> None:
-        self.registry = registry or default_registry()
-        reg = self.registry
-        self.root = Path(root) if root is not None else Path.cwd()
-        self.specs = {  # what a recipe would say, where the part is a registered one
-            "data": data,
-            "prior": prior if prior is not None else part("prior", DEFAULT_PARTS["prior"]["name"], reg),
-            "interpolant": interpolant if interpolant is not None else part("interpolant", "linear", reg),
-            "coupling": coupling if coupling is not None else part("coupling", "independent", reg),
-            "model": network if network is not None else part("network", "mlp", reg),
-        }
-        self.data: DataSource = self._build(data, root=self.root)
-        shape = tuple(self.data.event_shape)
-        self.event_shape = shape
-        context = {"event_shape": shape, "num_classes": self.data.num_classes, "registry": reg, "root": self.root}
-        self.prior: Prior = self._build(self.specs["prior"], **context)
-        self.interpolant: Interpolant = self._build(self.specs["interpolant"], **context)
-        self.coupling: Coupling = self._build(self.specs["coupling"], **context)
-        objective = objective or Objective()
-        if objective.t_eps is None:
-            objective = attrs.evolve(objective, t_eps=max(
-                float(self.interpolant.default_t_eps(p)) for p in objective.predictions))
-        self.objective = objective
-        heads = len(objective.predictions)
-        out_shape = (shape[0] * heads, *shape[1:])
-        self.network: nn.Module = self._build(self.specs["model"], in_shape=shape, out_shape=out_shape, **context)
+    def _setup(self) -> None:
+        recipe, reg = self.recipe, self.registry
+        self.data: DataSource = self._build(recipe.data, root=self.root)
+        self.event_shape = tuple(self.data.event_shape)
+        context = {"event_shape": self.event_shape, "num_classes": self.data.num_classes, "registry": reg,
+                   "root": self.root}
+        self.autoencoder = self._build(recipe.autoencoder, **context)
+        self.latent_shape = tuple(self.autoencoder.latent_shape(self.event_shape))
+        context["event_shape"] = self.latent_shape
+        self.prior: Prior = self._build(recipe.prior, **context)
+        self.interpolant: Interpolant = self._build(recipe.interpolant, **context)
+        self.coupling: Coupling = self._build(recipe.coupling, **context)
+        objective = self._build(recipe.objective, **context).resolve(self.interpolant)
+        self.recipe = attrs.evolve(recipe, objective=objective)
+        self.objective: Objective = objective
+        shape = self.latent_shape
+        self.network: nn.Module = self._build(recipe.network, in_shape=shape,
+                                              out_shape=(shape[0] * objective.heads, *shape[1:]), **context)
         self.ema: nn.Module | None = None
-        self.sampler = sampler if sampler is not None else part("sampler", DEFAULT_PARTS["sample"]["sampler"]["name"], reg)
+        self.sampler = recipe.sample.sampler
         self.data_affine = self.data.data_affine()
         self.step = 0
         self._check_compatible()
 
-    # -- construction -------------------------------------------------------------------------
     def _build(self, spec: Any, **context: Any) -> Any:
         entry = self.registry.entry_for(spec)
         return entry.create(spec, **context) if entry is not None else spec
 
     def _check_compatible(self) -> None:
-        preds = self.objective.predictions
-        gaussian = bool(getattr(self.prior, "standard_normal", False))
-        for name in preds:  # every target must exist (e.g. no score target without a Gaussian base)
-            probe = torch.zeros(1, *self.event_shape)
-            self.interpolant.target(name, probe, probe, probe, torch.full((1,), 0.5), gaussian_base=gaussian)
-        sampler = self._build(self.sampler)
-        if getattr(sampler, "stochastic", False):
-            self.check_sampler(sampler)
         if getattr(self.interpolant, "base_is_data", False) and not getattr(self.prior, "is_data", False):
             raise ValueError("the mirror interpolant maps the data to itself: use prior = {name = \"dataset\"} "
                              "with the training data as its data")
         check = getattr(self.coupling, "check_compatible", None)
         if callable(check):  # a coupling that constrains the other parts (schrodinger_bridge, paired)
             check(interpolant=self.interpolant, prior=self.prior, data=self.data)
+        self.objective.setup(self)
+        self.check_sampler(self._build(self.sampler))
 
     def check_sampler(self, sampler: Any) -> None:
         """An SDE sampler needs a score: say so before anything runs."""
         if getattr(sampler, "stochastic", False) and "score" not in self.field().available():
             raise ValueError(
-                f"sampler {type(sampler).__name__} integrates an SDE and needs the score, which a model "
-                f"trained on {self.objective.prediction!r} with this prior and interpolant cannot give: "
-                "train a score (prediction = \"velocity+score\"), use a standard Gaussian prior, "
-                "or choose an ODE sampler (euler, heun, rk4, dopri5)")
+                f"sampler {type(sampler).__name__} integrates an SDE and needs the score, which this model "
+                f"(objective {self.recipe.objective!r}) with this prior and interpolant cannot give: train a "
+                "score (prediction = \"velocity+score\"), use a standard Gaussian prior, or choose an ODE "
+                "sampler (euler, heun, rk4, dopri5)")
 
     @classmethod
     def from_recipe(cls, recipe: Recipe, *, registry: Registry | None = None, root: str | Path | None = None) -> Pipeline:
-        reg = registry or default_registry()
         recipe = resolve(recipe)
-        pipe = cls(data=recipe.data, prior=recipe.prior, interpolant=recipe.interpolant, coupling=recipe.coupling,
-                   network=recipe.model, objective=recipe.objective, registry=reg, root=root,
-                   sampler=recipe.sample.sampler, seed=recipe.train.seed,
-                   autoencoder=recipe.autoencoder, latent=recipe.latent)
-        pipe.recipe = recipe
-        return pipe
+        return cls(**{key: getattr(recipe, key) for key in PART_KEYS}, sampler=recipe.sample.sampler,
+                   registry=registry, root=root, seed=recipe.train.seed, train=recipe.train)
 
     # -- fields and sampling ----------------------------------------------------------------------
-    def field(self, *, ema: bool = True, labels: Tensor | None = None, guidance: float | None = None) -> ModelField:
-        """The trained model as a :class:`~interpgen.protocols.Field` (EMA weights by default).
-
-        ``guidance`` ``w`` applies classifier-free guidance to the whole network output,
+    def field(self, *, ema: bool = True, labels: Tensor | None = None, guidance: float | None = None) -> Field:
+        """The trained model as a :class:`~interpgen.protocols.Field` on model space (EMA weights by
+        default). ``guidance`` ``w`` applies classifier-free guidance to the whole network output,
         ``out(null) + w (out(labels) - out(null))`` (:class:`interpgen.guidance.GuidedNetwork`);
         None or 1 is the plain conditional model."""
         net = self.sampling_network(ema=ema, labels=labels, guidance=guidance)
-        return ModelField(net, self.interpolant, self.objective.predictions,
-                          gaussian_base=bool(getattr(self.prior, "standard_normal", False)),
-                          t_eps=float(self.objective.t_eps), labels=labels)
+        return self.objective.field(self, net, labels=labels)
 
     def sampling_network(self, *, ema: bool = True, labels: Tensor | None = None,
                          guidance: float | None = None) -> nn.Module:
@@ -193,27 +187,11 @@ class Pipeline:
 
     @torch.no_grad()
     def sample(self, num: int, *, sampler: Any = None, steps: int | None = None, seed: int | None = 0,
-               labels: Tensor | None = None, data_space: bool = True, ema: bool = True,
-               guidance: float | None = None) -> Tensor:
-        """``num`` samples, shape ``(num, *event_shape)``, in data space unless told otherwise."""
-        return self.sample_with_nfe(num, sampler=sampler, steps=steps, seed=seed, labels=labels,
-                                    data_space=data_space, ema=ema, guidance=guidance)[0]
-
-    @torch.no_grad()
-    def sample_with_nfe(self, num: int, *, sampler: Any = None, steps: int | None = None, seed: int | None = 0,
-                        labels: Tensor | None = None, data_space: bool = True, ema: bool = True,
-                        guidance: float | None = None) -> tuple[Tensor, int]:
-        x, nfe = self.integrate_from_prior(num, self.event_shape, sampler=sampler, steps=steps, seed=seed,
-                                           labels=labels, ema=ema, guidance=guidance)
-        return (self.to_data_space(x) if data_space else x), nfe
-
-    @torch.no_grad()
-    def integrate_from_prior(self, num: int, shape: tuple[int, ...], *, sampler: Any = None,
-                             steps: int | None = None, seed: int | None = 0, labels: Tensor | None = None,
-                             ema: bool = True, guidance: float | None = None) -> tuple[Tensor, int]:
-        """Draw ``num`` prior samples of ``shape`` and integrate :meth:`field` from them; returns
-        the model-space end points and the network evaluations used. Runs on the network's device
-        (a GPU after training there) with the network in eval mode."""
+               labels: Tensor | None = None, guidance: float | None = None, ema: bool = True,
+               decode: bool = True, data_space: bool = True) -> Samples:
+        """``num`` samples: prior draws in model space integrated by the sampler (on the network's
+        device, in eval mode), then decoded (``decode``) and mapped to data space (``data_space``).
+        ``decode=False`` returns the model-space end points (latents for a latent model)."""
         solver = self.sampler_for(sampler, steps=steps)
         net = self.ema if (ema and self.ema is not None) else self.network
         device = next(net.parameters(), torch.empty(0)).device
@@ -221,11 +199,31 @@ class Pipeline:
         was_training = net.training
         net.eval()
         try:
-            x0 = self.prior.sample(num, shape, generator=generator, device=device)
+            x0 = self.prior.sample(num, self.latent_shape, generator=generator, device=device)
             result = solver.sample(self.field(ema=ema, labels=labels, guidance=guidance), x0, generator=generator)
         finally:
             net.train(was_training)
-        return result.x, result.nfe
+        x = result.x
+        if decode:
+            x = self.decode(x)
+            if data_space:
+                x = self.to_data_space(x)
+        return Samples(x=x, nfe=int(result.nfe), labels=labels)
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """The decoder's mean ``D(z)`` in (normalised) data space, in eval mode."""
+        ae = self.autoencoder
+        if getattr(ae, "is_identity", False):
+            return z
+        was_training = bool(getattr(ae, "training", False))
+        if isinstance(ae, nn.Module):
+            ae.eval()
+        try:
+            return ae.decode(z)
+        finally:
+            if isinstance(ae, nn.Module):
+                ae.train(was_training)
 
     def to_data_space(self, x: Tensor) -> Tensor:
         if self.data_affine is None:
@@ -242,10 +240,17 @@ class Pipeline:
     def log_likelihood(self, x: Tensor, *, solver: Any = "dopri5", divergence: str = "auto",
                        data_space: bool = True, create_graph: bool = False, seed: int | None = 0,
                        ema: bool = True) -> Tensor:
-        """``log rho1(x)`` by the change of variables (math.md 1.9). With ``data_space`` the
-        Jacobian of the data normalisation is included, so the density is of the data as given."""
+        """``log rho1(x)`` by the change of variables (docs/math.md 1.9). With ``data_space`` the
+        Jacobian of the data normalisation is included, so the density is of the data as given.
+        With an autoencoder other than the identity, ``x`` is a batch of latents and the result
+        their log-density under the latent model (the decoder makes the data's density an ELBO,
+        not a change of variables); ``data_space`` must then be False."""
         from interpgen.likelihood import log_likelihood
 
+        latent = not getattr(self.autoencoder, "is_identity", False)
+        if latent and data_space:
+            raise ValueError("this model lives in an autoencoder's latent space: pass latents z with "
+                             "data_space=False to get log p(z); the data's density is not a change of variables")
         ode = self.sampler_for(solver)
         xm = self.to_model_space(x) if data_space else x
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -257,71 +262,115 @@ class Pipeline:
             logp = logp - torch.log(scale.abs()).sum()
         return logp
 
-    # -- training -------------------------------------------------------------------------------
-    def fit(self, train: Any = None, *, run_dir: str | Path | None = None, progress: bool = False,
-            resume: bool = False) -> list[float]:
-        """Train; returns the logged losses. See :func:`interpgen.train.fit`."""
-        from interpgen.recipe import Train
-        from interpgen.train import fit
+    # -- training: the Trainable contract (interpgen.protocols.Trainable) ----------------------------
+    def fit(self, train: Train | None = None, *, run_dir: str | Path | None = None, progress: bool = True,
+            resume: bool = False, overwrite: bool = False) -> list[float]:
+        """Train with the trainer the registry offers (kind ``trainer``, ``train.trainer``;
+        the built-in ``accelerate`` engine, :func:`interpgen.train.fit`); returns the logged losses.
+        With ``run_dir`` the run is written there exactly as ``interpgen train`` writes it."""
+        cfg = train or self.recipe.train
+        self.recipe = attrs.evolve(self.recipe, train=cfg)
+        trainer = self.registry.create("trainer", cfg.trainer)
+        return trainer(self, cfg, run_dir=run_dir, progress=progress, resume=resume, overwrite=overwrite)
 
-        return fit(self, train or Train(), run_dir=run_dir, progress=progress, resume=resume)
-
-    @classmethod
-    def load(cls, run_dir: str | Path, *, registry: Registry | None = None, checkpoint: str | Path | None = None) -> Pipeline:
-        """A trained pipeline from a run directory, without touching the training data: the
-        event shape, classes and data normalisation come from the checkpoint."""
-        from interpgen import run_dir as rd
-        from interpgen.recipe import load_recipe
-        from interpgen.train import restore_state
-
-        run = Path(run_dir)
-        if not (run / rd.RECIPE).is_file():
-            raise rd.CheckpointError(f"{run.resolve()} is not an interpgen run directory (no {rd.RECIPE})")
-        reg = registry or default_registry()
-        recipe = load_recipe(run / rd.RECIPE, reg)
-        state = rd.load_checkpoint(Path(checkpoint) if checkpoint else rd.latest_checkpoint(run))
-        stand_in = _TrainedData(tuple(state["event_shape"]), state.get("num_classes"), state.get("data_affine"))
-        pipe = cls(data=stand_in, prior=recipe.prior, interpolant=recipe.interpolant, coupling=recipe.coupling,
-                   network=recipe.model, objective=recipe.objective, registry=reg,
-                   root=state.get("root"), sampler=recipe.sample.sampler,
-                   autoencoder=recipe.autoencoder, latent=recipe.latent)
-        pipe.specs["data"] = recipe.data
-        pipe.recipe = recipe
-        restore_state(pipe, state)
-        return pipe
-
-    def loss(self, batch: Batch, *, generator: torch.Generator | None = None,
-             network: Any = None) -> Tensor:
-        """The training loss on one batch (math.md 1.4; see :mod:`interpgen.objective`).
-        ``network`` replaces ``self.network`` (the trainer passes its distributed wrapper)."""
-        from interpgen.objective import interpolant_loss
-
-        return interpolant_loss(network if network is not None else self.network, self.interpolant,
-                                self.prior, self.coupling, self.objective, batch.x1, batch.labels,
-                                x0=batch.x0, coupled=batch.coupled, num_classes=self.data.num_classes,
-                                generator=generator)
+    def loss(self, batch: Batch, *, generator: torch.Generator | None = None, network: Any = None) -> Tensor:
+        """The objective's loss on one batch; ``network`` replaces ``self.network`` (the trainer
+        passes its distributed or compiled wrapper)."""
+        return self.objective.loss(self, batch, generator=generator, network=network)
 
     def pairs_ahead(self) -> bool:
         """Whether the trainer may draw x0 and pair it with the next batch in a background
-        thread (:mod:`interpgen.pair_ahead`): the coupling asks for it (``pairs_ahead``), the
-        prior has nothing to train, and the data brings no x0 of its own."""
+        thread: the coupling asks for it, the objective allows it, the prior has nothing to train,
+        and the data brings no x0 of its own."""
         learnable_prior = isinstance(self.prior, nn.Module) and any(p.requires_grad for p in self.prior.parameters())
-        return (bool(getattr(self.coupling, "pairs_ahead", False)) and not learnable_prior
+        return (bool(getattr(self.coupling, "pairs_ahead", False)) and getattr(self.objective, "pairs_ahead", False)
+                and getattr(self.autoencoder, "is_identity", False) and not learnable_prior
                 and not getattr(self.data, "paired", False))
 
-    #: True when some trainable parameters get no gradient in some training steps (DDP must then
-    #: be told to look for them); see LatentPipeline.
-    has_unused_parameters: bool = False
+    @property
+    def unused_parameters(self) -> bool:
+        """True when some trainable parameters get no gradient in some steps (DDP is told)."""
+        return bool(getattr(self.objective, "unused_parameters", False))
 
     def trainable_modules(self) -> list[nn.Module]:
+        """The network first, then the autoencoder when the objective trains it
+        (``trains_autoencoder``), then learnable priors, couplings and interpolants."""
         mods = [self.network]
-        for obj in (self.prior, self.coupling, self.interpolant):
+        candidates = [self.prior, self.coupling, self.interpolant]
+        if getattr(self.objective, "trains_autoencoder", False):
+            candidates.insert(0, self.autoencoder)
+        for obj in candidates:
             if isinstance(obj, nn.Module) and any(p.requires_grad for p in obj.parameters()):
                 mods.append(obj)
         return mods
 
     def init_ema(self) -> None:
         self.ema = copy.deepcopy(self.network).requires_grad_(False)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Weights (network, EMA, other trainable modules), the step, and what sampling needs
+        without the data: event shape, classes, data normalisation."""
+        return {"network": self.network.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
+                "modules": [m.state_dict() for m in self.trainable_modules()[1:]],
+                "event_shape": list(self.event_shape), "num_classes": self.data.num_classes,
+                "data_affine": list(self.data_affine) if self.data_affine is not None else None,
+                "root": str(self.root), "step": int(self.step)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        try:
+            self.network.load_state_dict(state["network"])
+            if state.get("ema") is not None:
+                if self.ema is None:
+                    self.init_ema()
+                self.ema.load_state_dict(state["ema"])
+            for module, module_state in zip(self.trainable_modules()[1:], state.get("modules", [])):
+                module.load_state_dict(module_state)
+        except RuntimeError as exc:  # a checkpoint of a differently shaped model
+            first = str(exc).strip().splitlines()
+            raise CheckpointError(f"the checkpoint does not fit this model: {' '.join(first[:3])}") from None
+        if state.get("data_affine") is not None:
+            self.data_affine = tuple(state["data_affine"])
+        self.step = int(state["step"])
+
+    def run_files(self, train: Train | None = None) -> dict[str, str]:
+        """The files a run directory keeps about this pipeline: the resolved recipe."""
+        recipe = self.recipe if train is None else attrs.evolve(self.recipe, train=train)
+        return {RECIPE: dump_recipe(recipe, self.registry)}
+
+    @classmethod
+    def load(cls, run_dir: str | Path, *, registry: Registry | None = None, checkpoint: str | Path | None = None,
+             **objects: Any) -> Pipeline:
+        """A trained pipeline from a run directory, without touching the training data: the event
+        shape, classes and data normalisation come from the checkpoint. A run trained with the
+        user's own objects (parts no plugin registers) is loaded by passing the same objects,
+        ``Pipeline.load(run, prior=MyPrior())``; without them the error names what is missing."""
+        import tomllib
+
+        run = Path(run_dir)
+        if not (run / RECIPE).is_file():
+            raise CheckpointError(f"{run.resolve()} is not an interpgen run directory (no {RECIPE})")
+        unknown = sorted(set(objects) - set(PART_KEYS))
+        if unknown:
+            raise TypeError(f"Pipeline.load got {', '.join(unknown)}; parts are {', '.join(PART_KEYS)}")
+        reg = registry or default_registry()
+        try:
+            raw = tomllib.loads((run / RECIPE).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise CheckpointError(f"{run / RECIPE} cannot be read: {exc}") from None
+        state = load_checkpoint(Path(checkpoint) if checkpoint else latest_checkpoint(run))
+        stand_in = _TrainedData(tuple(state["event_shape"]), state.get("num_classes"), state.get("data_affine"))
+        raw.update(objects)
+        if isinstance(raw.get("data"), Mapping) and raw["data"].get("name") == USER_PART:
+            raw["data"] = stand_in  # sampling needs no data: a run on the user's own data loads without it
+        recipe = structure_recipe(raw, reg, source=str(run / RECIPE))
+        pipe = cls.from_recipe(attrs.evolve(recipe, data=stand_in), registry=reg, root=state.get("root"))
+        pipe.recipe = attrs.evolve(pipe.recipe, data=recipe.data)
+        pipe.load_state_dict(state)
+        return pipe
+
+
+_KINDS = {"data": "dataset", "prior": "prior", "interpolant": "interpolant", "coupling": "coupling",
+          "network": "network", "autoencoder": "autoencoder", "objective": "objective"}
 
 
 class _TrainedData:

@@ -1,6 +1,6 @@
 """The contracts every part of interpgen follows.
 
-Conventions (``../shared/docs/math.md`` section 0, normative everywhere):
+Conventions (``docs/math.md`` section 0, normative everywhere):
 
 * time runs over ``t in [0, 1]``; the base/prior ``x0 ~ rho0`` sits at ``t = 0`` and the
   data ``x1 ~ rho1`` at ``t = 1``; generation integrates forward from 0 to 1;
@@ -230,7 +230,7 @@ class Batch(NamedTuple):
     """One training batch: data ``x1`` ``(B, *event)``, its ``labels`` ``(B,)`` or None, and for
     paired data the source sample ``x0`` of each row (None otherwise). ``coupled`` is True when
     ``x0`` was already drawn from the prior and paired by the coupling (the trainer pairs the next
-    batch while the current one trains, :mod:`interpgen.pair_ahead`), so the loss pairs no more."""
+    batch while the current one trains, :mod:`interpgen.train.pair_ahead`), so the loss pairs no more."""
 
     x1: Tensor
     labels: Tensor | None = None
@@ -244,3 +244,57 @@ class Network(Protocol):
     ``out_shape`` (several predictions are stacked along dim 1)."""
 
     def __call__(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor: ...
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """A training method (registry kind ``"objective"``; ``si`` and ``lsi`` are built in).
+
+    The pipeline builds its parts, then asks the objective:
+
+    * ``resolve(interpolant)``: the objective with values that depend on other parts filled in
+      (an endpoint epsilon); the pipeline and the recipe keep the resolved one;
+    * ``heads``: how many tensors of the model's shape the network returns, stacked on dim 1;
+    * ``setup(pipe)``: check the parts fit together and configure them (freeze an autoencoder);
+      raise ValueError naming the part that does not fit;
+    * ``loss(pipe, batch, generator=, network=)``: one minibatch estimate, a scalar;
+    * ``field(pipe, network, labels=)``: the trained network as a :class:`Field` on model space.
+
+    Optional attributes the engine reads: ``pairs_ahead`` (False stops the trainer pairing the
+    next batch ahead of the step), ``unused_parameters`` (True when some trainable parameters get
+    no gradient in some steps).
+    """
+
+    heads: int
+
+    def resolve(self, interpolant: Interpolant) -> Objective: ...
+    def setup(self, pipe: Any) -> None: ...
+    def loss(self, pipe: Any, batch: Batch, *, generator: torch.Generator | None, network: Any) -> Tensor: ...
+    def field(self, pipe: Any, network: Any, *, labels: Tensor | None = None) -> Field: ...
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """What the training engine (:mod:`interpgen.train`) trains: a :class:`~interpgen.pipeline.Pipeline`
+    or anything else with
+
+    * ``data``: a :class:`DataSource`; ``step``: optimiser steps taken so far;
+    * ``loss(batch, generator=, network=)``: the scalar loss of one batch (``network``, when not
+      None, stands in for the first trainable module, e.g. its compiled copy);
+    * ``trainable_modules()``: the modules whose parameters train, the network first;
+    * ``state_dict()`` / ``load_state_dict(state)``: everything but the optimiser that a
+      checkpoint needs (weights, EMA, step, what sampling needs without the data);
+    * ``run_files()``: files (name -> text) the run directory keeps, e.g. ``recipe.toml``.
+
+    Optional: ``ema`` / ``init_ema()`` (an averaged copy of the first module), ``pairs_ahead()``,
+    ``unused_parameters``, ``prior`` and ``coupling`` (for pairing ahead).
+    """
+
+    data: DataSource
+    step: int
+
+    def loss(self, batch: Batch, *, generator: torch.Generator | None = None, network: Any = None) -> Tensor: ...
+    def trainable_modules(self) -> list[Any]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+    def run_files(self) -> dict[str, str]: ...

@@ -18,54 +18,12 @@ import attrs
 import tomli_w
 
 from interpgen.config import Part, RecipeConverter, RecipeError
-from interpgen.latent_config import Latent
-from interpgen.protocols import PREDICTIONS
 from interpgen.registry import Registry
 from interpgen.validators import (nonnegative_float, nonnegative_int, one_of, positive_float, positive_int,
                                   unit_interval_open_right)
 
-TIME_SAMPLINGS = ("uniform", "logit_normal")
 LR_SCHEDULES = ("constant", "cosine")
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
-
-
-def parse_predictions(text: str) -> tuple[str, ...]:
-    """``"velocity"`` -> ``("velocity",)``; ``"velocity+score"`` -> two heads of one network."""
-    names = tuple(p.strip() for p in text.split("+"))
-    bad = [n for n in names if n not in PREDICTIONS]
-    if bad or not names or len(set(names)) != len(names):
-        raise ValueError(
-            f"prediction must be one of {', '.join(PREDICTIONS)} or two joined by '+' "
-            f"(e.g. 'velocity+score'); got {text!r}")
-    return names
-
-
-def _check_prediction(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    parse_predictions(value)
-
-
-@attrs.frozen(kw_only=True)
-class Objective:
-    """What the network learns and how times are drawn (math.md 1.4).
-
-    ``prediction`` names the regression target (or two, ``"velocity+score"``, for a two-sided
-    interpolant on a non-Gaussian base). ``t_eps`` keeps training times in
-    ``[t_eps, 1 - t_eps]``; left out, it is the interpolant's default for the prediction.
-    """
-
-    prediction: str = attrs.field(default="velocity", validator=_check_prediction)
-    time_sampling: str = attrs.field(default="logit_normal", validator=one_of(*TIME_SAMPLINGS))
-    logit_normal_mean: float = 0.0
-    logit_normal_std: float = attrs.field(default=1.0, validator=positive_float)
-    antithetic: bool = False
-    #: Probability, per sample, of replacing a label by the null class while training, so one
-    #: network learns the conditional and the unconditional field (classifier-free guidance).
-    label_dropout: float = attrs.field(default=0.0, validator=unit_interval_open_right)
-    t_eps: float | None = attrs.field(default=None, validator=attrs.validators.optional(nonnegative_float))
-
-    @property
-    def predictions(self) -> tuple[str, ...]:
-        return parse_predictions(self.prediction)
 
 
 @attrs.frozen(kw_only=True)
@@ -76,6 +34,8 @@ class Train:
     ``batch_size * grad_accumulation * num_processes`` samples in all."""
 
     steps: int = attrs.field(default=3000, validator=positive_int)
+    #: The registered trainer (kind ``trainer``); ``accelerate`` is the engine of :mod:`interpgen.train`.
+    trainer: str = "accelerate"
     batch_size: int = attrs.field(default=256, validator=positive_int)
     lr: float = attrs.field(default=1e-3, validator=positive_float)
     seed: int = 0
@@ -125,15 +85,13 @@ class Recipe:
     prior: Part("prior")  # type: ignore[valid-type]
     interpolant: Part("interpolant")  # type: ignore[valid-type]
     coupling: Part("coupling")  # type: ignore[valid-type]
-    model: Part("network")  # type: ignore[valid-type]
-    #: Encoder/decoder around the model (math.md 4); ``identity`` keeps it in data space.
+    network: Part("network")  # type: ignore[valid-type]
+    #: Encoder/decoder around the model (docs/math.md section 4); ``identity`` keeps it in data space.
     autoencoder: Part("autoencoder")  # type: ignore[valid-type]
-    objective: Objective = attrs.Factory(Objective)
+    #: The training method: ``si`` (docs/math.md 1.4), ``lsi`` (section 4) or a plugin's.
+    objective: Part("objective")  # type: ignore[valid-type]
     train: Train = attrs.Factory(Train)
     sample: Sample
-    #: Latent Stochastic Interpolant training (math.md 4.4); set, or a non-identity
-    #: autoencoder, makes the pipeline a latent one (:mod:`interpgen.latent`).
-    latent: Latent | None = None
 
 
 #: Tables a recipe may leave out, and what they default to.
@@ -141,20 +99,32 @@ DEFAULT_PARTS: dict[str, Any] = {
     "prior": {"name": "gaussian"},
     "interpolant": {"name": "linear"},
     "coupling": {"name": "independent"},
-    "model": {"name": "mlp"},
+    "network": {"name": "mlp"},
     "autoencoder": {"name": "identity"},
+    "objective": {"name": "si"},
     "sample": {"sampler": {"name": "midpoint"}},
 }
 
 
-def _with_defaults(raw: Mapping[str, Any]) -> dict[str, Any]:
+#: Recipe keys that moved, and what to write instead (the old key is refused with this message).
+MOVED_KEYS: dict[str, str] = {
+    "model": "the [model] table is now [network] (the same key as Pipeline(network=...))",
+    "latent": "the [latent] table moved into [objective]: write name = \"lsi\" there, with the same fields "
+              "(beta, reconstruction_weight, encoder_training, ...) beside label_dropout",
+}
+
+
+def _with_defaults(raw: Mapping[str, Any], source: str | None = None) -> dict[str, Any]:
+    moved = [f"{MOVED_KEYS[key]} @ {key}" for key in raw if key in MOVED_KEYS]
+    if moved:
+        raise RecipeError(moved, source)
     data = copy.deepcopy(dict(raw))
     for key, default in DEFAULT_PARTS.items():
         if key not in data:
             data[key] = copy.deepcopy(default)
         elif isinstance(default, dict) and isinstance(data[key], dict):
             for sub, value in default.items():
-                if sub != "name":
+                if sub != "name" or key == "objective":  # an [objective] without a name is si's
                     data[key].setdefault(sub, copy.deepcopy(value))
     return data
 
@@ -191,21 +161,16 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
 def structure_recipe(raw: Mapping[str, Any], registry: Registry, *, source: str | None = None) -> Recipe:
     """Turn TOML-shaped data into a resolved :class:`Recipe` (all problems reported at once)."""
     converter = RecipeConverter(registry)
-    recipe = converter.structure(_with_defaults(raw), Recipe, source=source)
+    recipe = converter.structure(_with_defaults(raw, source), Recipe, source=source)
     return resolve(recipe, source=source)
 
 
 def resolve(recipe: Recipe, *, source: str | None = None) -> Recipe:
-    """Fill values that depend on other parts (the endpoint epsilon)."""
-    objective = recipe.objective
-    if objective.t_eps is None:
-        try:
-            t_eps = max(float(recipe.interpolant.default_t_eps(p)) for p in objective.predictions)
-        except Exception as exc:
-            raise RecipeError([f"{exc} @ objective.prediction"], source) from None
-        objective = attrs.evolve(objective, t_eps=t_eps)
-    if not objective.t_eps < 0.5:
-        raise RecipeError([f"t_eps must be < 0.5, got {objective.t_eps} @ objective.t_eps"], source)
+    """Fill values that depend on other parts (the objective's endpoint epsilon)."""
+    try:
+        objective = recipe.objective.resolve(recipe.interpolant)
+    except ValueError as exc:
+        raise RecipeError([f"{exc} @ objective"], source) from None
     return attrs.evolve(recipe, objective=objective)
 
 

@@ -19,7 +19,7 @@ import attrs
 #: The kinds every installation has; plugins may add further kinds by registering into them.
 CORE_KINDS: tuple[str, ...] = (
     "interpolant", "prior", "coupling", "autoencoder", "sampler",
-    "network", "attention", "dataset", "gamma", "diffusion",
+    "network", "attention", "dataset", "gamma", "diffusion", "objective", "trainer",
 )
 
 
@@ -59,6 +59,23 @@ class Entry:
         return self.build(params, **context)
 
 
+@attrs.frozen(kw_only=True)
+class Command:
+    """A subcommand of ``interpgen`` added by a plugin: ``configure(parser)`` adds its arguments,
+    ``run(args)`` runs it and returns the exit status."""
+
+    name: str
+    run: Callable[[Any], int]
+    configure: Callable[[Any], None] | None
+    help: str
+    plugin: str
+    distribution: str
+
+
+#: Commands of the kernel's own command line; no plugin may take these names.
+KERNEL_COMMANDS: tuple[str, ...] = ("train", "sample", "recipe", "plugins")
+
+
 class Registry:
     """Named parts by kind. Registering a name twice is an error naming both owners."""
 
@@ -68,6 +85,7 @@ class Registry:
         self._owner: tuple[str, str] = ("<python>", "<python>")
         #: ``interpgen_configure_converter`` implementations, applied to every recipe converter.
         self.converter_hooks: list[Callable[..., None]] = []
+        self._commands: dict[str, Command] = {}
 
     # -- ownership, set by the plugin manager while a plugin's hook runs --------------------
     def set_owner(self, plugin: str, distribution: str) -> None:
@@ -106,11 +124,35 @@ class Registry:
         self._by_class[params] = entry
         return entry
 
+    def add_command(self, name: str, run: Callable[[Any], int], *, configure: Callable[[Any], None] | None = None,
+                    help: str = "") -> Command:  # noqa: A002 - argparse's word
+        """Add ``interpgen NAME``: ``configure(parser)`` adds its arguments, ``run(args) -> int``."""
+        plugin, distribution = self._owner
+        if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise RegistryError(f"command name must be a word (letters, digits, - or _), got {name!r}")
+        if name in KERNEL_COMMANDS:
+            raise RegistryError(f"command {name!r} belongs to interpgen itself; plugin {plugin!r} "
+                                f"(distribution {distribution!r}) must choose another name")
+        if name in self._commands:
+            old = self._commands[name]
+            raise RegistryError(f"command {name!r} is registered twice: by plugin {old.plugin!r} (distribution "
+                                f"{old.distribution!r}) and by plugin {plugin!r} (distribution {distribution!r})")
+        command = Command(name=name, run=run, configure=configure, help=help, plugin=plugin,
+                          distribution=distribution)
+        self._commands[name] = command
+        return command
+
+    def commands(self) -> dict[str, Command]:
+        """The plugins' commands by name."""
+        return dict(sorted(self._commands.items()))
+
     def drop_plugin(self, plugin: str) -> None:
         """Forget every entry ``plugin`` registered (used when its registration fails half-way)."""
         for entry in [e for e in self if e.plugin == plugin]:
             del self._entries[entry.kind][entry.name]
             del self._by_class[entry.params]
+        for name in [n for n, c in self._commands.items() if c.plugin == plugin]:
+            del self._commands[name]
 
     # -- lookup -----------------------------------------------------------------------------
     def kinds(self) -> list[str]:

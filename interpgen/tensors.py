@@ -19,3 +19,22 @@ def batch_time(t: float | Tensor, batch: int, *, like: Tensor) -> Tensor:
     if isinstance(t, Tensor) and t.dim() == 1:
         return t.to(device=like.device, dtype=like.dtype)
     return torch.full((batch,), float(t), device=like.device, dtype=like.dtype)
+
+
+def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
+    """``(index, count)`` with ``0 <= index < count``; raises ValueError otherwise."""
+    index, count = shard
+    if not (isinstance(index, int) and isinstance(count, int) and count >= 1 and 0 <= index < count):
+        raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard!r}")
+    return index, count
+
+
+def drop_labels(labels: Tensor, probability: float, null_label: int, *,
+                generator: torch.Generator | None = None) -> Tensor:
+    """Each label independently replaced by ``null_label`` with ``probability`` (per sample, not
+    per batch: a batch then always mixes conditional and unconditional examples); the training
+    side of classifier-free guidance (docs/math.md section 6)."""
+    if probability <= 0.0:
+        return labels
+    drop = torch.rand(labels.shape, generator=generator, device=labels.device) < probability
+    return torch.where(drop, torch.full_like(labels, null_label), labels)

@@ -25,7 +25,7 @@ name = "gaussian"
 name = "linear"
 gamma = "zero"
 
-[model]
+[network]
 name = "mlp"
 
 [train]

@@ -145,7 +145,7 @@ DIGITS_RECIPE = """
 name = "digits"
 holdout = 0.2
 
-[model]
+[network]
 name = "mlp"
 hidden = 32
 depth = 2

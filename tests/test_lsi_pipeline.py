@@ -63,7 +63,7 @@ pretrain_steps = 6
 [objective]
 label_dropout = 0.1
 
-[model]
+[network]
 name = "mlp"
 hidden = 32
 depth = 2

@@ -22,7 +22,7 @@ name = "gaussian"
 name = "linear"
 gamma = "zero"
 
-[model]
+[network]
 name = "mlp"
 
 [train]

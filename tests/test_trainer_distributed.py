@@ -19,7 +19,7 @@ RECIPE = """
 [data]
 name = "moons"
 
-[model]
+[network]
 name = "mlp"
 hidden = 32
 depth = 2

@@ -8,14 +8,7 @@ from collections.abc import Iterator
 import torch
 
 from interpgen.protocols import Batch, DataSource
-
-
-def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
-    """``(index, count)`` with ``0 <= index < count``; raises ValueError otherwise."""
-    index, count = shard
-    if not (isinstance(index, int) and isinstance(count, int) and count >= 1 and 0 <= index < count):
-        raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard!r}")
-    return index, count
+from interpgen.tensors import check_shard
 
 
 def batch_stream(source: DataSource, batch_size: int, *, generator: torch.Generator,

@@ -18,7 +18,7 @@ from torch import nn
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-    from interpgen.pipeline import Pipeline
+    from interpgen.protocols import Trainable
     from interpgen.protocols import Batch
 
 CPU_LAUNCH = ("ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes {n} --num_machines 1 "
@@ -95,7 +95,7 @@ class TrainingModel(nn.Module):
     all of their parameters in sync. ``network`` (e.g. a compiled network) is passed on to
     ``pipe.loss`` in place of ``pipe.network``."""
 
-    def __init__(self, pipe: Pipeline, network: nn.Module | None = None):
+    def __init__(self, pipe: Trainable, network: nn.Module | None = None):
         super().__init__()
         self.parts = nn.ModuleList(pipe.trainable_modules())
         object.__setattr__(self, "_pipe", pipe)  # plain attributes: not registered as submodules

@@ -3,7 +3,7 @@ CPU processes (docs/training.md).
 
 Each optimiser step averages ``grad_accumulation`` micro-batches of ``batch_size`` rows per
 process, clips the gradient norm, steps AdamW with a warm-up and constant or cosine learning
-rate, and updates the EMA of the network that sampling uses by default (:mod:`interpgen.ema`).
+rate, and updates the EMA of the network that sampling uses by default (:mod:`interpgen.train.ema`).
 A non-finite loss or gradient stops the run with the step number before anything is saved, so
 the last good checkpoint stays.
 
@@ -24,25 +24,23 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from interpgen import run_dir as rd
-from interpgen.batches import batch_stream
-from interpgen.distributed import (GLOBAL_STREAM, NOISE_STREAM, TrainingModel, check_world_size, derived_seed,
-                                   make_accelerator, move_batch, unique_parameters, weights_digest)
-from interpgen.ema import ema_decay_at, update_ema
-from interpgen.pair_ahead import PairAhead
-from interpgen.progress import Progress
-from interpgen.protocols import Batch
+from interpgen.hookspecs import TrainEvent
+from interpgen.plugin_manager import plugins
+from interpgen.protocols import Batch, Trainable
 from interpgen.recipe import Train
+from interpgen.train import run_dir as rd
+from interpgen.train.batches import batch_stream
+from interpgen.train.distributed import (GLOBAL_STREAM, NOISE_STREAM, TrainingModel, check_world_size, derived_seed,
+                                         make_accelerator, move_batch, unique_parameters, weights_digest)
+from interpgen.train.ema import ema_decay_at, update_ema
+from interpgen.train.pair_ahead import PairAhead
+from interpgen.train.progress import Progress
 
-if TYPE_CHECKING:
-    from interpgen.pipeline import Pipeline
-
-__all__ = ["TrainingError", "fit", "lr_factor", "ema_decay_at", "update_ema", "checkpoint_state",
-           "restore_state", "Trainer"]
+__all__ = ["TrainingError", "fit", "lr_factor", "checkpoint_state", "Trainer"]
 
 
 class TrainingError(RuntimeError):
@@ -61,86 +59,63 @@ def lr_factor(cfg: Train, step: int) -> float:
     return 1.0
 
 
-def checkpoint_state(pipe: Pipeline, optimizer: torch.optim.Optimizer | None, *,
+def checkpoint_state(pipe: Trainable, optimizer: torch.optim.Optimizer | None, *,
                      scaler: Any = None, loss_window: tuple[float, int] = (0.0, 0),
                      world_size: int = 1) -> dict[str, Any]:
-    """Everything a resumed run needs, plus what sampling needs without the data (event shape,
-    classes, data normalisation)."""
-    return {
-        "network": pipe.network.state_dict(),
-        "ema": pipe.ema.state_dict() if pipe.ema is not None else None,
-        "modules": [m.state_dict() for m in pipe.trainable_modules()[1:]],
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "loss_window": [float(loss_window[0]), int(loss_window[1])],
-        "world_size": int(world_size),
-        "data_affine": list(pipe.data_affine) if pipe.data_affine is not None else None,
-        "event_shape": list(pipe.event_shape),
-        "num_classes": pipe.data.num_classes,
-        "root": str(pipe.root),
-        "step": int(pipe.step),
-    }
+    """Everything a resumed run needs: the trainable's own state (``pipe.state_dict()``: weights,
+    EMA, step, what sampling needs without the data) plus the optimiser, loss scaler, the
+    half-done logging window and the world size."""
+    return {**pipe.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "loss_window": [float(loss_window[0]), int(loss_window[1])],
+            "world_size": int(world_size)}
 
 
-def restore_state(pipe: Pipeline, state: dict[str, Any], optimizer: torch.optim.Optimizer | None = None) -> None:
-    """Load a checkpoint's weights (network, EMA, other trainable modules), optimiser state,
-    data normalisation and step into ``pipe``."""
-    pipe.network.load_state_dict(state["network"])
-    if state.get("ema") is not None:
-        if pipe.ema is None:
-            pipe.init_ema()
-        pipe.ema.load_state_dict(state["ema"])
-    for module, module_state in zip(pipe.trainable_modules()[1:], state.get("modules", [])):
-        module.load_state_dict(module_state)
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if state.get("data_affine") is not None:
-        pipe.data_affine = tuple(state["data_affine"])
-    pipe.step = int(state["step"])
-
-
-def fit(pipe: Pipeline, cfg: Train, *, run_dir: str | Path | None = None, progress: bool = False,
-        resume: bool = False) -> list[float]:
+def fit(pipe: Trainable, cfg: Train, *, run_dir: str | Path | None = None, progress: bool = True,
+        resume: bool = False, overwrite: bool = False) -> list[float]:
     """Train ``pipe`` up to ``cfg.steps`` optimiser steps in all (continuing from ``pipe.step``,
     or from the run directory's newest checkpoint with ``resume``). Returns the mean loss of
-    every logging window ended in this call (averaged over processes)."""
-    return Trainer(pipe, cfg, run_dir=run_dir, progress=progress).run(resume=resume)
+    every logging window ended in this call (averaged over processes). With ``run_dir`` the run
+    directory is checked and written by :func:`interpgen.train.run_dir.start_run` first, the same
+    way for ``interpgen train`` and for Python."""
+    return Trainer(pipe, cfg, run_dir=run_dir, progress=progress).run(resume=resume, overwrite=overwrite)
 
 
 class Trainer:
     """One training run of a pipeline; see the module docstring. Only the main process writes
     to the run directory and shows progress."""
 
-    def __init__(self, pipe: Pipeline, cfg: Train, *, run_dir: str | Path | None = None, progress: bool = False):
+    def __init__(self, pipe: Trainable, cfg: Train, *, run_dir: str | Path | None = None, progress: bool = False):
         self.pipe, self.cfg = pipe, cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.show_progress = progress
         self.losses: list[float] = []
 
     # -- set-up -----------------------------------------------------------------------------
-    def run(self, *, resume: bool = False) -> list[float]:
+    def run(self, *, resume: bool = False, overwrite: bool = False) -> list[float]:
         cfg, pipe = self.cfg, self.pipe
         acc = self.accelerator = make_accelerator(
-            cfg.mixed_precision, find_unused_parameters=bool(getattr(pipe, "has_unused_parameters", False)))
+            cfg.mixed_precision, find_unused_parameters=bool(getattr(pipe, "unused_parameters", False)))
         check_world_size(cfg.num_processes, acc.num_processes, device_type=acc.device.type)
         self.main = acc.is_main_process
         run = self.run_dir
-        if run is not None and self.main:
-            run.mkdir(parents=True, exist_ok=True)
-            rd.remove_temporaries(run)
-        if cfg.ema_decay > 0 and pipe.ema is None:
+        if run is not None:
+            resume = rd.start_run(run, pipe.run_files(cfg), acc, resume=resume, overwrite=overwrite)
+        if cfg.ema_decay > 0 and getattr(pipe, "ema", None) is None and hasattr(pipe, "init_ema"):
             pipe.init_ema()
         state = rd.load_for_resume(run) if (resume and run is not None) else None
         if state is not None:
-            restore_state(pipe, state)
+            pipe.load_state_dict(state)
         modules = pipe.trainable_modules()
+        self.first = modules[0]
         self.params = unique_parameters(modules)
         optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         if state is not None and state.get("optimizer") is not None:
             optimizer.load_state_dict(state["optimizer"])
-        network = torch.compile(pipe.network) if cfg.compile else None
+        network = torch.compile(self.first) if cfg.compile else None
         self.model, self.optimizer = acc.prepare(TrainingModel(pipe, network), optimizer)
-        if pipe.ema is not None:
+        if getattr(pipe, "ema", None) is not None:
             pipe.ema.to(acc.device)
         if state is not None and state.get("scaler") is not None and acc.scaler is not None:
             acc.scaler.load_state_dict(state["scaler"])
@@ -177,11 +152,11 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def _loop(self) -> None:
-        """Train to ``cfg.steps``; with a coupling that pairs ahead (interpgen.pair_ahead) the
+        """Train to ``cfg.steps``; with a coupling that pairs ahead (interpgen.train.pair_ahead) the
         next batch is paired in a worker thread, stopped when the loop ends."""
         cfg, pipe = self.cfg, self.pipe
         stream = self._batches()
-        if cfg.pair_ahead and pipe.pairs_ahead():
+        if cfg.pair_ahead and getattr(pipe, "pairs_ahead", lambda: False)():
             stream = PairAhead(stream, pipe.prior, pipe.coupling, seed=cfg.seed, rank=self.accelerator.process_index,
                                start_step=pipe.step, micro=cfg.grad_accumulation, device=self.accelerator.device)
         try:
@@ -219,8 +194,8 @@ class Trainer:
             self._check_finite(step, total, norm)
             stepper.step()
             stepper.zero_grad(set_to_none=True)
-            if pipe.ema is not None:
-                update_ema(pipe.ema, pipe.network, ema_decay_at(cfg.ema_decay, step))
+            if getattr(pipe, "ema", None) is not None:
+                update_ema(pipe.ema, self.first, ema_decay_at(cfg.ema_decay, step))
             pipe.step = step + 1
             self.window_sum += total
             self.window_count += 1
@@ -271,7 +246,8 @@ class Trainer:
     def _check_weights(self, step: int) -> None:
         """Before a save: every trainable weight (and the EMA) is finite. Catches a non-finite
         gradient the per-step check does not look at (one process, no clipping)."""
-        tensors = [*self.params, *(self.pipe.ema.parameters() if self.pipe.ema is not None else ())]
+        ema = getattr(self.pipe, "ema", None)
+        tensors = [*self.params, *(ema.parameters() if ema is not None else ())]
         if not all(bool(torch.isfinite(t).all()) for t in tensors):
             raise TrainingError(f"the weights are not finite after step {step}; stopping{self._kept()}")
 
@@ -287,8 +263,6 @@ class Trainer:
             return
         if step % cfg.checkpoint_every == 0 or last:
             self._save(step)
-        if cfg.pictures and ((cfg.sample_every and step % cfg.sample_every == 0) or last):
-            self._pictures(step)
 
     def _window_mean_sum(self) -> float:
         """The window's loss sum, averaged over processes (a collective: every process calls it)."""
@@ -314,6 +288,7 @@ class Trainer:
             for key in ("loss", "lr", "grad_norm", "steps_per_second"):
                 if record.get(key) is not None:
                     self.writer.add_scalar(f"train/{key}", record[key], step)
+        self._event("log", step, record)
 
     def _save(self, step: int) -> None:
         self._check_weights(step)
@@ -323,23 +298,13 @@ class Trainer:
         state = checkpoint_state(self.pipe, self.optimizer, scaler=self.accelerator.scaler, loss_window=window,
                                  world_size=self.accelerator.num_processes)
         rd.save_checkpoint(self.run_dir, step, state, keep=self.cfg.keep_checkpoints)
+        self._event("checkpoint", step)
 
-    def _pictures(self, step: int) -> None:
-        if not self.main:
-            return
-        from interpgen import plots
-
-        num = plots.picture_size(self.pipe.event_shape)
-        if num:
-            samples = self.pipe.sample(num, seed=self.cfg.seed)
-            try:
-                reference = self.pipe.to_data_space(
-                    self.pipe.data.reference(num, generator=torch.Generator().manual_seed(self.cfg.seed)))
-            except Exception:  # a source without reference data still gets its samples drawn
-                reference = None
-            plots.save_samples_picture(self.run_dir / rd.SAMPLES_DIR / f"step_{step:08d}.png", samples.cpu(),
-                                       reference=reference, title=f"step {step}")
-        plots.save_loss_curve(self.run_dir / rd.LOSS_CURVE, rd.read_metrics(self.run_dir))
+    def _event(self, kind: str, step: int, record: dict[str, Any] | None = None) -> None:
+        """Tell plugins (``interpgen_train_event``; e.g. the pictures plugin) on the main process."""
+        if self.main:
+            plugins().manager.hook.interpgen_train_event(event=TrainEvent(
+                kind=kind, step=step, pipe=self.pipe, run_dir=self.run_dir, train=self.cfg, record=record))
 
     def _finish(self) -> None:
         """Every process hashes its weights; the main process checks they agree and writes
@@ -356,6 +321,7 @@ class Trainer:
         if len(set(digests)) != 1:
             raise TrainingError(f"the {acc.num_processes} processes ended with different weights "
                                 f"(SHA-256 {', '.join(d[:12] for d in digests)}): they did not train in sync")
+        self._event("end", self.pipe.step)
         acc.wait_for_everyone()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from interpgen.distributed import PAIR_STREAM, derived_seed, move_batch
+from interpgen.train.distributed import PAIR_STREAM, derived_seed, move_batch
 from interpgen.protocols import Batch
 
 

@@ -20,11 +20,8 @@ altered file is reported instead of loaded.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -34,16 +31,14 @@ from typing import Any
 
 import torch
 
-CHECKPOINT_DIR = "checkpoints"
-LATEST = "latest"
-RECIPE = "recipe.toml"
+from interpgen.checkpoint import (CHECKPOINT_DIR, LATEST, RECIPE, CheckpointError, checkpoint_step,  # noqa: F401
+                                  encode_checkpoint, latest_checkpoint, list_checkpoints, load_checkpoint)
+
 METRICS = "metrics.jsonl"
 LOSS_CURVE = "loss_curve.png"
 SAMPLES_DIR = "samples"
 PROCESSES = "processes.json"
 TENSORBOARD = "tensorboard"
-_NAME = re.compile(r"^step_(\d{8})\.pt$")
-_MAGIC = b"INTERPGEN-CHECKPOINT 2\n"
 #: Test hook: ``"STEP:SECONDS"`` pauses the save of checkpoint STEP for SECONDS after its
 #: temporary file is complete and before the rename (the kill-during-save test uses it).
 PAUSE_ENV = "INTERPGEN_TEST_SAVE_PAUSE"
@@ -51,10 +46,6 @@ PAUSE_ENV = "INTERPGEN_TEST_SAVE_PAUSE"
 #: Recipe fields a resumed run may change: extend it, or log and save at other intervals.
 RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.checkpoint_every",
                      "train.keep_checkpoints", "train.sample_every")
-
-
-class CheckpointError(RuntimeError):
-    """A run directory or checkpoint is missing, damaged or of another run."""
 
 
 # -- atomic files ------------------------------------------------------------------------------
@@ -103,40 +94,6 @@ def remove_temporaries(run: Path) -> list[Path]:
 
 
 # -- checkpoints -------------------------------------------------------------------------------
-def encode_checkpoint(state: dict[str, Any]) -> bytes:
-    """Header ``INTERPGEN-CHECKPOINT 2`` / ``<sha256 hex> <length>`` then the torch.save bytes."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    payload = buffer.getvalue()
-    header = _MAGIC + f"{hashlib.sha256(payload).hexdigest()} {len(payload)}\n".encode()
-    return header + payload
-
-
-def decode_checkpoint(data: bytes, path: Path) -> dict[str, Any]:
-    """The state in checkpoint bytes; CheckpointError says what is wrong with a bad file."""
-    if not data.startswith(_MAGIC):
-        raise CheckpointError(f"checkpoint {path} is not an interpgen checkpoint (format marker missing)")
-    end = data.find(b"\n", len(_MAGIC))
-    try:
-        digest, length = data[len(_MAGIC):end].decode().split(" ")
-        length = int(length)
-    except (ValueError, UnicodeDecodeError):
-        raise CheckpointError(f"checkpoint {path} is damaged: its header is unreadable") from None
-    payload = data[end + 1:]
-    if len(payload) != length:
-        raise CheckpointError(f"checkpoint {path} is damaged: truncated ({len(payload)} of {length} bytes)")
-    if hashlib.sha256(payload).hexdigest() != digest:
-        raise CheckpointError(f"checkpoint {path} is damaged: its contents do not match the checksum "
-                              "written with it")
-    try:
-        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {path} could not be read: {type(exc).__name__}: {exc}") from None
-    if not isinstance(state, dict) or "step" not in state:
-        raise CheckpointError(f"checkpoint {path} holds no training state")
-    return state
-
-
 def checkpoint_path(run: Path, step: int) -> Path:
     return Path(run) / CHECKPOINT_DIR / f"step_{step:08d}.pt"
 
@@ -155,46 +112,6 @@ def save_checkpoint(run: Path, step: int, state: dict[str, Any], *, keep: int) -
     for old in list_checkpoints(run)[:-keep]:
         old.unlink(missing_ok=True)
     return path
-
-
-def list_checkpoints(run: Path) -> list[Path]:
-    """Complete checkpoint files, oldest first."""
-    folder = Path(run) / CHECKPOINT_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if _NAME.match(p.name))
-
-
-def checkpoint_step(path: Path) -> int:
-    match = _NAME.match(Path(path).name)
-    if match is None:
-        raise CheckpointError(f"{path} is not named like a checkpoint (step_NNNNNNNN.pt)")
-    return int(match.group(1))
-
-
-def latest_checkpoint(run: Path) -> Path:
-    """The checkpoint ``latest`` names, or the newest one when the pointer is missing or names
-    a file that is gone (e.g. deleted by hand because it was damaged)."""
-    folder = Path(run) / CHECKPOINT_DIR
-    pointer = folder / LATEST
-    if pointer.is_file():
-        path = folder / pointer.read_text().strip()
-        if path.is_file():
-            return path
-    found = list_checkpoints(run)
-    if not found:
-        raise CheckpointError(f"no checkpoint in {Path(run).resolve()}; was the run trained?")
-    return found[-1]
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint, reporting a damaged, truncated or foreign file clearly."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be read: {exc.strerror or exc}") from None
-    return decode_checkpoint(data, path)
 
 
 def load_for_resume(run: Path) -> dict[str, Any] | None:
@@ -299,3 +216,22 @@ def clear_run(run: Path) -> None:
         if (run / name).is_dir():
             shutil.rmtree(run / name)
     remove_temporaries(run)
+
+
+def start_run(run: Path, files: dict[str, str], accelerator: Any, *, resume: bool, overwrite: bool) -> bool:
+    """Check and prepare the run directory ``run`` in every process, then (main process only)
+    clear it for ``overwrite``, create it, drop temporaries of a killed writer and write ``files``
+    (``recipe.toml``): the one place a run directory is started, for ``interpgen train`` and
+    ``Pipeline.fit(run_dir=...)`` alike. Returns whether the run resumes."""
+    run = Path(run)
+    plan = check_run_dir(run, files.get(RECIPE, ""), resume=resume, overwrite=overwrite)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if plan == "overwrite":
+            clear_run(run)
+        run.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(run)
+        for name, text in files.items():
+            atomic_write_bytes(run / name, text.encode())
+    accelerator.wait_for_everyone()
+    return plan == "resume"

@@ -3,7 +3,7 @@
 The architecture is any registered autoencoder (``autoencoder``, default ``conv``); its weights come
 from ``checkpoint``, a file written by ``torch.save`` holding either the autoencoder's
 ``state_dict`` or a dict with that state under the key ``"autoencoder"`` (what
-:meth:`interpgen.latent.LatentPipeline.save_autoencoder` writes). A relative path is taken from the
+:func:`interpgen_plugins.lsi.save_autoencoder` writes). A relative path is taken from the
 recipe's folder (the ``root`` context). Every parameter gets ``requires_grad = False`` and the
 module stays in eval mode; ``frozen = True`` tells the latent pipeline not to train it.
 """

@@ -20,7 +20,7 @@ class ExactOTCoupling:
     :mod:`.assignment` for the solvers. Labels are ignored (``class_ot`` respects them)."""
 
     #: The assignment runs on the CPU and needs nothing from the training step: the trainer
-    #: solves it for the next batch while the current one trains (interpgen.pair_ahead).
+    #: solves it for the next batch while the current one trains (interpgen.train.pair_ahead).
     pairs_ahead = True
 
     #: auto (POT's network simplex when installed, else SciPy), network_simplex or lsa

@@ -16,7 +16,7 @@ class PairedCoupling:
     """Paired data: keeps the (x0, x1) pairs the data source gives (datasets paired, paired_transform).
 
     With paired data the training loss takes x0 from the batch instead of the prior
-    (:func:`interpgen.objective.interpolant_loss`), so ``pair`` returns both unchanged; the prior is
+    (the ``si`` objective's loss), so ``pair`` returns both unchanged; the prior is
     then only the sampling-time source of x0. :meth:`check_compatible` rejects data sources that
     say they are not paired: a source declares itself with ``paired = True``."""
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from interpgen.batches import check_shard
+from interpgen.tensors import check_shard
 from interpgen.config import Part
 from interpgen.validators import nonempty_str, one_of, optional_name
 

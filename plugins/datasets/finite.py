@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from interpgen.batches import check_shard
+from interpgen.tensors import check_shard
 
 #: The parts of a finite data set (see :mod:`.split`).
 PARTS: tuple[str, ...] = ("train", "heldout")

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from . import shapes
-from interpgen.batches import check_shard
+from interpgen.tensors import check_shard
 from interpgen.validators import (
     finite_vector, nonnegative_float, positive_float, positive_int, positive_vector,
 )

@@ -4,11 +4,11 @@ The run's data source is rebuilt from its saved recipe (the data set's folder co
 checkpoint), samples are drawn in model space, and they are compared with the source's
 ``reference()`` rows (the held-out part of a finite data set, fresh draws of a synthetic one):
 
-* ``metrics``: sliced Wasserstein-2, MMD^2 and energy distance (:mod:`interpgen.metrics`);
+* ``metrics``: sliced Wasserstein-2, MMD^2 and energy distance (:mod:`.metrics`);
 * ``baseline``: the same numbers for real data against the same reference (training rows, or a
   second fresh draw), i.e. what a perfect model would score at this sample size;
 * ``classifier_frechet``: for labelled finite data, the squared Fréchet distance in the feature
-  space of a small classifier trained on the data (:mod:`interpgen.feature_classifier`), with the
+  space of a small classifier trained on the data (:mod:`.feature_classifier`), with the
   classifier's held-out accuracy and a real-vs-real value (one random half of the reference rows
   against the other, next to the samples conditioned like the first half against the same
   other half, averaged over 20 cuts);
@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from interpgen import metrics
+from . import metrics
 from interpgen.registry import Registry
 
 EVAL_FILE = "eval.json"
@@ -45,7 +45,7 @@ SAMPLE_METRICS: dict[str, Any] = {
 
 def rebuild_data(pipe: Any, registry: Registry) -> Any:
     """The run's data source, built from the saved recipe with the run's data root."""
-    spec = pipe.specs["data"]
+    spec = pipe.recipe.data
     entry = registry.entry_for(spec)
     if entry is None:
         raise ValueError("the run's data is not a registered data set; evaluate it from Python instead")
@@ -92,7 +92,7 @@ def _frechet(extract: Any, samples: Tensor, reference: Tensor, *, splits: int = 
     A and B and the distance of A to B is averaged over ``splits`` cuts. ``matched``: over the
     same cuts, the samples with A's indices (conditioned on A's labels) against B: the number to
     put next to ``baseline``, at the same sample sizes (the distance is biased by sample size)."""
-    from interpgen.feature_classifier import classifier_features
+    from .feature_classifier import classifier_features
 
     ref = classifier_features(extract, reference)
     smp = classifier_features(extract, samples)
@@ -129,7 +129,8 @@ def evaluate(pipe: Any, source: Any, *, num: int | None = None, steps: int | Non
     real = _real_rows(source, ref_num, generator).to(torch.float32)
     labels = _sample_labels(reference_labels, num)
     start = time.perf_counter()
-    samples, nfe = pipe.sample_with_nfe(num, sampler=sampler, steps=steps, seed=seed, labels=labels, data_space=False)
+    result = pipe.sample(num, sampler=sampler, steps=steps, seed=seed, labels=labels, data_space=False)
+    samples, nfe = result.x, result.nfe
     seconds = time.perf_counter() - start
     samples = samples.to(torch.float32)
     finite = bool(torch.isfinite(samples).all())
@@ -148,7 +149,7 @@ def evaluate(pipe: Any, source: Any, *, num: int | None = None, steps: int | Non
         if getattr(source, "num_classes", None) is None or not callable(getattr(source, "take", None)):
             report["classifier_frechet"] = {"skipped": "needs a finite data set with class labels"}
         else:
-            from interpgen.feature_classifier import cached_classifier
+            from .feature_classifier import cached_classifier
 
             trained = cached_classifier(source, directory=cache)
             report["classifier_frechet"] = {**_frechet(trained.model, samples, reference, seed=seed),
@@ -157,7 +158,7 @@ def evaluate(pipe: Any, source: Any, *, num: int | None = None, steps: int | Non
     if feature_net is not None:
         net = load_feature_net(feature_net)
         report["feature_net_frechet"] = {**_frechet(net, samples, reference, seed=seed), "feature_net": str(feature_net)}
-    from interpgen.latent import flops_report  # FLOPs per sample: encoder / decoder / latent model
+    from .flops import flops_report  # FLOPs per sample: encoder / decoder / model
 
     report["flops"] = flops_report(pipe, steps=steps, sampler=sampler)
     return report
@@ -183,13 +184,14 @@ def evaluate_run(run_dir: str | Path, *, num: int | None = None, steps: int | No
                  seed: int | None = None, classifier: bool = True, feature_net: str | Path | None = None,
                  registry: Registry | None = None, cache: Path | None = None, write: bool = True) -> dict[str, Any]:
     """Load the run, evaluate it (see :func:`evaluate`) and write ``RUN/eval.json``."""
-    from interpgen import run_dir as rd
+    from interpgen.checkpoint import CheckpointError
     from interpgen.pipeline import Pipeline
+    from interpgen.train import atomic_write_bytes
     from interpgen.plugin_manager import registry as default_registry
 
     run = Path(run_dir)
     if not run.is_dir():
-        raise rd.CheckpointError(f"run directory {run.resolve()} does not exist")
+        raise CheckpointError(f"run directory {run.resolve()} does not exist")
     reg = registry or default_registry()
     pipe = Pipeline.load(run, registry=reg)
     source = rebuild_data(pipe, reg)
@@ -197,11 +199,11 @@ def evaluate_run(run_dir: str | Path, *, num: int | None = None, steps: int | No
     if num is None and not callable(getattr(source, "part_size", None)):
         num = int(pipe.recipe.sample.num)
     report: dict[str, Any] = {"run": {"dir": str(run.resolve()), "step": int(pipe.step),
-                                      "data": reg.entry_for(pipe.specs["data"]).name, "seed": seed}}
+                                      "data": reg.entry_for(pipe.recipe.data).name, "seed": seed}}
     report.update(evaluate(pipe, source, num=num, steps=steps, sampler=sampler, seed=seed,
                            classifier=classifier, feature_net=feature_net, cache=cache))
     if write:
-        rd.atomic_write_bytes(run / EVAL_FILE, (json.dumps(report, indent=2) + "\n").encode())
+        atomic_write_bytes(run / EVAL_FILE, (json.dumps(report, indent=2) + "\n").encode())
     return report
 
 

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from interpgen.run_dir import atomic_write_bytes
+from interpgen.train import atomic_write_bytes
 
 #: Bump when the architecture or training changes, so old cache entries are not reused.
 CLASSIFIER_VERSION = "interpgen-feature-classifier-1"

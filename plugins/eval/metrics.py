@@ -10,7 +10,7 @@ on the inputs' device; each returns a Python float.
 * :func:`energy_distance`: ``2 E|X - Y| - E|X - X'| - E|Y - Y'|``;
 * :func:`frechet_distance`: the squared Fréchet (2-Wasserstein) distance between two Gaussians,
   and :func:`feature_frechet_distance` between Gaussians fitted to two sets of features (FID's
-  formula; :mod:`interpgen.feature_classifier` supplies the features).
+  formula; :mod:`.feature_classifier` supplies the features).
 
 MMD and the energy distance build ``N x M`` distance matrices: keep ``N, M`` in the thousands.
 """

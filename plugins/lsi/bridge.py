@@ -24,7 +24,10 @@ import attrs
 import torch
 from torch import Tensor
 
+from collections.abc import Mapping
+
 from interpgen.affine import AffineInterpolant
+from interpgen.protocols import ConversionError
 from interpgen.tensors import expand_like
 from interpgen.validators import one_of, positive_float
 
@@ -100,6 +103,38 @@ class LSIBridge(AffineInterpolant):
         x1 = self.x1_from_drift(h, z, t)
         var = self.nu(t) ** 2 + self.eta_squared(t)
         return -(z - expand_like(self.kappa(t), z) * x1) / expand_like(var, z)
+
+    # -- the InterpFlow head of the lsi objective (math.md 4.3, 4.5) ------------------------------
+    def available(self, have: tuple[str, ...], *, gaussian_base: bool) -> tuple[str, ...]:
+        """From ``interpflow`` (linear schedule): ``drift``, ``x1`` and, for a standard Gaussian
+        prior, ``score`` and ``velocity``; anything else as the SI conversions give it."""
+        if "interpflow" not in have:
+            return super().available(have, gaussian_base=gaussian_base)
+        extra = ("velocity", "score") if gaussian_base else ()
+        return ("interpflow", "drift", "x1", *extra)
+
+    def convert(self, have: Mapping[str, Tensor], x: Tensor, t: Tensor, want: str, *, gaussian_base: bool) -> Tensor:
+        """``h = (h^ - sqrt(t) z) / sqrt(1 - t)`` from the InterpFlow output ``h^`` (math.md 4.3), then
+        ``x1 = E[z1 | z_t]``; with a Gaussian prior the score ``s`` and the probability-flow
+        velocity ``b = h - (sigma_t^2 / 2) s`` (math.md 4.5)."""
+        if "interpflow" not in have:
+            return super().convert(have, x, t, want, gaussian_base=gaussian_base)
+        if want == "interpflow":
+            return have["interpflow"]
+        h = (have["interpflow"] - expand_like(t.sqrt(), x) * x) / expand_like((1.0 - t).sqrt(), x)
+        if want == "drift":
+            return h
+        if want == "x1":
+            return self.x1_from_drift(h, x, t)
+        if want not in ("score", "velocity"):
+            raise ConversionError(f"an LSI model gives {', '.join(self.available(('interpflow',), gaussian_base=True))}, "
+                                  f"not {want!r}")
+        if not gaussian_base:
+            raise ConversionError(f"an LSI model with a non-Gaussian prior cannot give {want!r}: the drift alone "
+                                  "does not determine the score (math.md 4.5); sample with lsi_sde and "
+                                  "stochasticity = 1")
+        score = self.score_from_drift(h, x, t)
+        return score if want == "score" else h - 0.5 * expand_like(self.diffusion_squared(t), x) * score
 
     # -- the SI view: alpha = nu, beta = kappa, gamma = eta (math.md 0 name table) -------------
     def alpha(self, t: Tensor) -> Tensor:

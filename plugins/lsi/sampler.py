@@ -8,7 +8,7 @@ prior). Every ``g`` has the same marginals (math.md 4.5, 4.6). The grid has ``st
 steps from ``t = 0`` to ``t_K = 1 - last_step_size``; the last step returns the denoised latent
 ``E[z1 | z_{t_K}] = z + (1 - t_K) h`` (linear bridge; math.md 4.5), so ``steps + 1`` evaluations.
 
-The field is the latent pipeline's (:class:`interpgen.latent.LatentField`): ``evaluate`` offers
+The field is the latent pipeline's (``pipe.field()`` of an ``lsi`` pipeline: the bridge reads the ``interpflow`` output): ``evaluate`` offers
 ``"drift"`` (``h``), ``"score"`` (Gaussian prior) and ``"x1"`` (``E[z1|z_t]``); its interpolant
 is an LSI bridge (``diffusion_squared(t) = sigma_t^2``).
 """

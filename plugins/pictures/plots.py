@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from interpgen.run_dir import atomic_write_bytes
+from interpgen.train import atomic_write_bytes
 
 #: How many samples a picture shows: points for a scatter, images for a grid.
 SCATTER_POINTS = 2000

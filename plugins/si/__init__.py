@@ -1,6 +1,8 @@
-"""The stochastic-interpolant plugin: gamma forms and interpolants (math.md 1).
+"""The stochastic-interpolant plugin: the ``si`` objective, gamma forms and interpolants (docs/math.md 1).
 
-Registers, through the ``interpgen_register_interpolants`` hook,
+Registers, through the ``interpgen_register`` hook,
+
+* kind ``"objective"``: ``si`` (:mod:`.objective`), the regression losses of math.md 1.4;
 
 * kind ``"gamma"``: ``zero``, ``brownian``, ``a_brownian`` (``a``), ``bsquared``, ``sinesquared``
   (:mod:`.gammas`);
@@ -15,15 +17,15 @@ The params instance is the working object (no build function). The shared machin
 
 from __future__ import annotations
 
-from typing import Any
-
-from interpgen.hookspecs import hookimpl
+from interpgen import hookimpl
+from interpgen.registry import Registry
 
 from interpgen.affine import AffineInterpolant, DeterministicInterpolant
 
 from .noisy import NoisyInterpolant
 from .gammas import (GAMMAS, ABrownianGamma, BrownianGamma, BSquaredGamma, GammaForm,
                      SineSquaredGamma, ZeroGamma)
+from .objective import SIObjective, parse_predictions
 from .lazy import LAZY_INTERPOLANTS, LazyVPInterpolant, PointMassInterpolant
 from .schedules import (INTERPOLANTS, EncodingDecodingInterpolant, FMOTInterpolant,
                         GVPInterpolant, LinearInterpolant, MirrorInterpolant,
@@ -39,13 +41,14 @@ __all__ = [
     "LinearInterpolant", "TrigInterpolant", "GVPInterpolant", "VPInterpolant",
     "EncodingDecodingInterpolant", "OneSidedInterpolant", "FMOTInterpolant", "MirrorInterpolant",
     "LazyVPInterpolant", "PointMassInterpolant", "LAZY_INTERPOLANTS",
-    "interpgen_register_interpolants",
+    "SIObjective", "parse_predictions", "interpgen_register",
 ]
 
 
 @hookimpl
-def interpgen_register_interpolants(registry: Any) -> None:
-    """Add the gamma forms (kind ``"gamma"``) and the interpolants (kind ``"interpolant"``)."""
+def interpgen_register(registry: Registry) -> None:
+    """Add the ``si`` objective, the gamma forms (kind ``"gamma"``) and the interpolants."""
+    registry.add("objective", "si", SIObjective)
     for name, cls in GAMMAS.items():
         registry.add("gamma", name, cls)
     for name, cls in INTERPOLANTS.items():

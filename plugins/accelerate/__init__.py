@@ -1,0 +1,33 @@
+"""The built-in trainer: kind ``trainer``, name ``accelerate`` — the engine of :mod:`interpgen.train`.
+
+``Pipeline.fit`` looks its trainer up by ``train.trainer`` (default ``accelerate``) instead of
+importing the engine, so the kernel stays free of it and a plugin can offer another trainer: a
+registered params class whose instance is called as
+``trainer(pipe, train, run_dir=, progress=, resume=, overwrite=) -> list[float]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from interpgen import hookimpl
+from interpgen.registry import Registry
+
+
+@attrs.frozen(kw_only=True)
+class AccelerateTrainer:
+    """Accelerate training on one CPU, one GPU, several GPUs or machines (docs/training.md)."""
+
+    def __call__(self, pipe: Any, train: Any, *, run_dir: str | Path | None = None, progress: bool = True,
+                 resume: bool = False, overwrite: bool = False) -> list[float]:
+        from interpgen.train import fit
+
+        return fit(pipe, train, run_dir=run_dir, progress=progress, resume=resume, overwrite=overwrite)
+
+
+@hookimpl
+def interpgen_register(registry: Registry) -> None:
+    registry.add("trainer", "accelerate", AccelerateTrainer)
