@@ -32,9 +32,9 @@ from pathlib import Path
 import torch
 
 import interpgen as ig
-from interpgen.metrics import sliced_wasserstein
+from interpgen_plugins.eval.metrics import sliced_wasserstein
 from interpgen.protocols import Batch
-from interpgen.reflow import generate_pairs, measure_straightness, save_pairs
+from interpgen_plugins.reflow.pairs import generate_pairs, measure_straightness, save_pairs
 from interpgen_plugins.datasets import shapes
 
 TARGETS = ("checkerboard", "moons", "spirals", "eight_gaussians")

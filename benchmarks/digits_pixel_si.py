@@ -49,8 +49,8 @@ SAMPLER_STEPS = (2, 4, 8, 16, 32)
 
 def real_halves_fd(source, classifier, seed: int = 0) -> float:
     """Squared Fréchet distance between two random halves of all the digits (both parts)."""
-    from interpgen.feature_classifier import classifier_features
-    from interpgen.metrics import feature_frechet_distance
+    from interpgen_plugins.eval.feature_classifier import classifier_features
+    from interpgen_plugins.eval.metrics import feature_frechet_distance
 
     x = torch.cat([source.take("train")[0], source.take("heldout")[0]])
     order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
@@ -61,8 +61,8 @@ def real_halves_fd(source, classifier, seed: int = 0) -> float:
 
 def train_rows_fd(source, classifier, seed: int = 0) -> float:
     """Squared Fréchet distance of as many training rows as held-out rows to the held-out rows."""
-    from interpgen.feature_classifier import classifier_features
-    from interpgen.metrics import feature_frechet_distance
+    from interpgen_plugins.eval.feature_classifier import classifier_features
+    from interpgen_plugins.eval.metrics import feature_frechet_distance
 
     held = source.take("heldout")[0]
     index = torch.randperm(source.part_size("train"), generator=torch.Generator().manual_seed(seed))
@@ -76,8 +76,8 @@ def unseen_rows_protocol(pipe, source, steps_list, seed: int = 0) -> dict:
     A second classifier is trained on the *held-out* digits (and tested on the training digits);
     the training digits, unseen by it, are cut at random into halves A and B. ``real``: A against
     B. ``samples``: as many samples as A, conditioned on A's labels, against B."""
-    from interpgen.feature_classifier import cached_classifier, classifier_features
-    from interpgen.metrics import feature_frechet_distance
+    from interpgen_plugins.eval.feature_classifier import cached_classifier, classifier_features
+    from interpgen_plugins.eval.metrics import feature_frechet_distance
     from interpgen_plugins.datasets.finite import FiniteSource
 
     held_x, held_y = source.take("heldout")
@@ -109,8 +109,8 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from interpgen.cli import main as cli
-    from interpgen.evaluate import evaluate_run, rebuild_data
-    from interpgen.feature_classifier import cached_classifier
+    from interpgen_plugins.eval.evaluate import evaluate_run, rebuild_data
+    from interpgen_plugins.eval.feature_classifier import cached_classifier
     from interpgen.pipeline import Pipeline
     from interpgen.plugin_manager import registry
 

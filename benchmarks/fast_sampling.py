@@ -46,7 +46,7 @@ from typing import Any
 import torch
 
 import interpgen as ig
-from interpgen import metrics
+from interpgen_plugins.eval import metrics
 from interpgen.pipeline import Pipeline
 from interpgen_plugins.samplers.fitted_grid import fitted_evaluations
 from interpgen_plugins.samplers.time_grid import tuning_evaluations
@@ -107,7 +107,7 @@ class Quality:
         self.reference = reference
         self.classifier = None
         if reference.dim() > 2 and getattr(source, "num_classes", None):
-            from interpgen.feature_classifier import cached_classifier, classifier_features
+            from interpgen_plugins.eval.feature_classifier import cached_classifier, classifier_features
 
             self.classifier = cached_classifier(source).model
             self.features = lambda x: classifier_features(self.classifier, x)

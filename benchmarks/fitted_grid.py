@@ -8,7 +8,7 @@ draws, averaged over the seeds. Results: benchmarks/results/fitted_grid.json.
 import torch, time, json
 torch.set_num_threads(1)
 from interpgen.pipeline import Pipeline
-from interpgen.metrics import sliced_wasserstein
+from interpgen_plugins.eval.metrics import sliced_wasserstein
 import interpgen as ig
 from interpgen_plugins.datasets import shapes
 import sys

@@ -65,7 +65,7 @@ EXTRA_SAMPLERS: dict[str, dict] = {
 
 def run_variant(name: str, steps: int | None, extra: list[str]) -> dict:
     import interpgen as ig
-    from interpgen.evaluate import evaluate
+    from interpgen_plugins.eval.evaluate import evaluate
     from interpgen.recipe import apply_overrides, structure_recipe
 
     recipe_path, overrides, sampler = VARIANTS[name]

@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 
 import interpgen as ig
-from interpgen.batches import batch_stream
-from interpgen.ema import ema_decay_at, update_ema
+from interpgen.train.batches import batch_stream
+from interpgen.train.ema import ema_decay_at, update_ema
 
 RESULTS = Path(__file__).parent / "results"
 

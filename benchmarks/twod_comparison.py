@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 import interpgen as ig
-from interpgen.metrics import sliced_wasserstein
+from interpgen_plugins.eval.metrics import sliced_wasserstein
 from interpgen_plugins.datasets import shapes
 
 TARGETS = ("checkerboard", "moons", "spirals", "eight_gaussians")

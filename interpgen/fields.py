@@ -31,7 +31,7 @@ def prediction_heads(out: Tensor, predictions: tuple[str, ...], channels: int) -
 class ModelField:
     """``evaluate(x, t, wants)`` runs ``network(x, t[, labels])`` once and converts its output
     with the interpolant's ``convert`` (docs/math.md 1.2, 1.5; an interpolant may know predictions
-    of its own, as the LSI bridge knows ``interpflow``); ``nfe`` counts those runs.
+    of its own, as a plugin's bridge may); ``nfe`` counts those runs.
     ``time_range`` is where training put times, ``(t_eps, 1 - t_eps)`` by default."""
 
     def __init__(self, network: Callable[..., Tensor], interpolant: Interpolant, predictions: tuple[str, ...],

@@ -15,7 +15,7 @@ script works without registering it)::
 Every pipeline has an autoencoder (``identity`` by default) and an objective (``si`` by
 default): the model lives in the autoencoder's latent space (``latent_shape``; the data space
 itself for the identity) and the objective decides the loss and how the network is read as a
-field. Latent models (the ``lsi`` objective) are therefore not a different class.
+field. A latent model is therefore this same class with another autoencoder and objective.
 """
 
 from __future__ import annotations

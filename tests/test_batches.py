@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import interpgen as ig
-from interpgen.batches import batch_stream
-from interpgen.objective import drop_labels, interpolant_loss
+from interpgen.train.batches import batch_stream
+from interpgen_plugins.si.objective import drop_labels, interpolant_loss
 from interpgen.protocols import Batch
 from interpgen.recipe import Objective
 from interpgen_plugins.datasets.finite import FiniteSource

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from interpgen import run_dir as rd
+from interpgen.train import run_dir as rd
 from interpgen.cli import main
 
 RECIPE = """

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from interpgen.oracles import GaussianOracle, MixtureOracle
+from oracles import GaussianOracle, MixtureOracle
 from interpgen.protocols import Diffusion
 from interpgen_plugins.samplers.diffusions import (
     ConstantDiffusion, DecreasingDiffusion, IncreasingDecreasingDiffusion, LinearDiffusion,

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import interpgen as ig
-import interpgen.train as train_module
-from interpgen.ema import ema_decay_at, update_ema
+import interpgen.train.loop as train_module
+from interpgen.train.ema import ema_decay_at, update_ema
 
 EULER = {"steps": 4}
 

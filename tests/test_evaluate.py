@@ -21,9 +21,9 @@ import torch  # noqa: E402
 
 import interpgen as ig  # noqa: E402
 from interpgen.cli import main  # noqa: E402
-from interpgen.evaluate import EVAL_FILE, evaluate, load_feature_net  # noqa: E402
-from interpgen.feature_classifier import ClassifierSettings, cached_classifier, classifier_features  # noqa: E402
-from interpgen.metrics import feature_frechet_distance, frechet_distance, gaussian_moments  # noqa: E402
+from interpgen_plugins.eval.evaluate import EVAL_FILE, evaluate, load_feature_net  # noqa: E402
+from interpgen_plugins.eval.feature_classifier import ClassifierSettings, cached_classifier, classifier_features  # noqa: E402
+from interpgen_plugins.eval.metrics import feature_frechet_distance, frechet_distance, gaussian_moments  # noqa: E402
 from interpgen_plugins.datasets.finite import FiniteSource  # noqa: E402
 
 f64 = torch.float64
@@ -197,7 +197,7 @@ def test_eval_command_reports_a_bad_run_dir(tmp_path, capsys):
 
 
 def test_matched_and_baseline_use_the_same_cuts():
-    from interpgen.evaluate import _frechet, _sample_labels
+    from interpgen_plugins.eval.evaluate import _frechet, _sample_labels
 
     x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
     same = _frechet(torch.nn.Identity(), x, x, splits=4)

@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from interpgen.batches import batch_stream  # noqa: E402
+from interpgen.train.batches import batch_stream  # noqa: E402
 from interpgen.config import RecipeConverter, RecipeError  # noqa: E402
 from interpgen.plugin_manager import registry as default_registry  # noqa: E402
 from interpgen.protocols import DataSource  # noqa: E402

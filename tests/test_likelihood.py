@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from interpgen.likelihood import EXACT_MAX_ELEMENTS, exact_divergence, hutchinson_divergence, log_likelihood
-from interpgen.oracles import GaussianOracle, MixtureOracle, OracleField
+from oracles import GaussianOracle, MixtureOracle, OracleField
 from interpgen_plugins.samplers.dopri5 import Dopri5Sampler
 from interpgen_plugins.samplers.fixed_step import EulerSampler, Rk4Sampler
 from interpgen_plugins.samplers.sde import EulerMaruyamaSampler

@@ -19,8 +19,8 @@ def test_lsi_composition_example_runs():
     namespace: dict = {}
     exec(compile(blocks[0], str(DOC), "exec"), namespace)
     pipe, samples = namespace["pipe"], namespace["samples"]
-    from interpgen.latent import LatentPipeline
-    from interpgen.metrics import sliced_wasserstein
+    from interpgen_plugins.lsi.objective import LatentPipeline
+    from interpgen_plugins.eval.metrics import sliced_wasserstein
     from interpgen_plugins.datasets.shapes import moons
 
     assert isinstance(pipe, LatentPipeline)

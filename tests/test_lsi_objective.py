@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import interpgen as ig
-from interpgen.latent import LatentPipeline, interpflow_target, lsi_times
+from interpgen_plugins.lsi.objective import LatentPipeline, interpflow_target, lsi_times
 from interpgen.latent_config import Latent
 from interpgen.protocols import Batch
 

@@ -12,7 +12,7 @@ import torch
 
 import interpgen as ig
 from interpgen.cli import main
-from interpgen.latent import LatentPipeline
+from interpgen_plugins.lsi.objective import LatentPipeline
 from interpgen.recipe import dump_recipe, load_recipe, structure_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "lsi"
@@ -98,7 +98,7 @@ def test_train_sample_load_eval(tmp_path, capsys):
     assert x.shape == (20, 1, 8, 8) and np.isfinite(x).all()
     assert "(6 network evaluations per sample)" in capsys.readouterr().out
     torch.testing.assert_close(torch.from_numpy(x), pipe.sample(20, labels=pipe.sampling_labels(20, None)))
-    from interpgen.evaluate import evaluate_run
+    from interpgen_plugins.eval.evaluate import evaluate_run
 
     report = evaluate_run(run, num=20, steps=5, classifier=False)
     flops = report["flops"]

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import interpgen as ig
-from interpgen.latent import LatentField, count_flops, flops_report
+from interpgen_plugins.lsi.objective import LatentField, count_flops, flops_report
 from interpgen.latent_config import Latent
 from interpgen.recipe import Objective
 from interpgen_plugins.lsi import LSIBridge, LSISampler

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from interpgen.metrics import energy_distance, mmd, random_directions, sliced_wasserstein
+from interpgen_plugins.eval.metrics import energy_distance, mmd, random_directions, sliced_wasserstein
 
 
 def gen(seed: int) -> torch.Generator:

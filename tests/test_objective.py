@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import interpgen as ig
-from interpgen.objective import interpolant_loss, sample_times
+from interpgen_plugins.si.objective import interpolant_loss, sample_times
 from interpgen.recipe import Objective
 
 REG = ig.registry()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import interpgen_plugins.si as si
-from interpgen.oracles import GaussianOracle, MixtureOracle, OracleField
+from oracles import GaussianOracle, MixtureOracle, OracleField
 from interpgen.protocols import PREDICTIONS, Field
 
 F64 = torch.float64

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import interpgen as ig
-from interpgen.batches import batch_stream
-from interpgen.objective import interpolant_loss
-from interpgen.pair_ahead import PairAhead
+from interpgen.train.batches import batch_stream
+from interpgen_plugins.si.objective import interpolant_loss
+from interpgen.train.pair_ahead import PairAhead
 from interpgen.protocols import Batch
 from interpgen.recipe import Objective
 

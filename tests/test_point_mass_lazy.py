@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from interpgen.oracles import GaussianOracle, MixtureOracle, OracleField
+from oracles import GaussianOracle, MixtureOracle, OracleField
 from interpgen.protocols import Interpolant, Sampler
 from interpgen_plugins.samplers.converted import ConvertedSampler
 from interpgen_plugins.samplers.converted_field import ConvertedField

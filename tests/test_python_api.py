@@ -29,7 +29,7 @@ def test_guide_example_runs(capsys):
     # the user's prior was used as given, not replaced by a registered one
     assert type(pipe.prior).__name__ == "WidePrior"
     # the model moved the wide prior most of the way onto the moons
-    from interpgen.metrics import sliced_wasserstein
+    from interpgen_plugins.eval.metrics import sliced_wasserstein
     from interpgen_plugins.datasets.shapes import moons
 
     target = moons(2000, torch.Generator().manual_seed(1))

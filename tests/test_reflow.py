@@ -9,7 +9,7 @@ import torch
 
 import interpgen as ig
 from interpgen.cli import main
-from interpgen.reflow import (ReflowPairs, generate_pairs, measure_straightness, path_straightness,
+from interpgen_plugins.reflow.pairs import (ReflowPairs, generate_pairs, measure_straightness, path_straightness,
                               sampler_times, save_pairs)
 
 

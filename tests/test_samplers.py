@@ -9,7 +9,7 @@ import attrs
 import pytest
 import torch
 
-from interpgen.oracles import GaussianOracle, MixtureOracle, OracleField
+from oracles import GaussianOracle, MixtureOracle, OracleField
 from interpgen.protocols import OdeSolver, Sampler
 from interpgen_plugins.samplers.adaptive import StepLimitError
 from interpgen_plugins.samplers.diffusions import ConstantDiffusion, OptimalDiffusion, ZeroDiffusion

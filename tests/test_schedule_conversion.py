@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from interpgen.fields import ModelField
-from interpgen.oracles import GaussianOracle, MixtureOracle, OracleField
+from oracles import GaussianOracle, MixtureOracle, OracleField
 from interpgen.protocols import PREDICTIONS, ConversionError
 from interpgen_plugins.samplers.converted import ConvertedSampler
 from interpgen_plugins.samplers.converted_field import ConvertedField

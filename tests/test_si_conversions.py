@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import interpgen_plugins.si as si
-from interpgen.oracles import GaussianOracle, MixtureOracle
+from oracles import GaussianOracle, MixtureOracle
 from interpgen.protocols import PREDICTIONS, ConversionError
 
 F64 = torch.float64

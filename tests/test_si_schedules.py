@@ -11,7 +11,7 @@ import torch
 
 import interpgen_plugins.si as si
 from interpgen.config import RecipeConverter
-from interpgen.oracles import GaussianOracle
+from oracles import GaussianOracle
 from interpgen.plugin_manager import load_plugins
 from interpgen.protocols import PREDICTIONS, ConversionError, Gamma, Interpolant
 

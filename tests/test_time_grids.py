@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from interpgen.oracles import GaussianOracle, OracleField
+from oracles import GaussianOracle, OracleField
 from interpgen_plugins.samplers import time_grid as tg
 from interpgen_plugins.samplers.fixed_step import EulerSampler, HeunSampler, MidpointSampler, Rk4Sampler
 from interpgen_plugins.samplers.sde import EulerMaruyamaSampler, StochasticHeunSampler

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 import interpgen as ig
-from interpgen import run_dir as rd
-from interpgen.distributed import LaunchError, check_world_size, derived_seed, make_accelerator
-from interpgen.plots import image_grid, picture_kind, save_loss_curve, save_samples_picture
-from interpgen.progress import Progress, format_duration
-from interpgen.train import TrainingError, lr_factor
+from interpgen.train import run_dir as rd
+from interpgen.train.distributed import LaunchError, check_world_size, derived_seed, make_accelerator
+from interpgen_plugins.pictures.plots import image_grid, picture_kind, save_loss_curve, save_samples_picture
+from interpgen.train.progress import Progress, format_duration
+from interpgen.train.loop import TrainingError, lr_factor
 
 
 def small_pipe(data: str = "moons", **kw) -> ig.Pipeline:

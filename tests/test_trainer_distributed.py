@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from interpgen import run_dir as rd
+from interpgen.train import run_dir as rd
 
 RECIPE = """
 [data]
@@ -88,7 +88,7 @@ def test_two_processes_finish_in_sync_and_resume_exactly(tmp_path):
 
 
 def test_ddp_is_told_about_unused_parameters_only_when_asked():
-    from interpgen.distributed import make_accelerator
+    from interpgen.train.distributed import make_accelerator
 
     assert make_accelerator("no", find_unused_parameters=True).ddp_handler.find_unused_parameters
     assert make_accelerator("no").ddp_handler is None

@@ -17,6 +17,7 @@ autoencoder too is the ``lsi`` objective's business).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
@@ -114,37 +115,49 @@ class SIObjective:
 
         ``x0`` is the data's own source sample for paired data; otherwise it is drawn from the
         prior; ``batch.coupled`` says it is already paired by the coupling (the trainer pairs
-        ahead). Draw order: the encoder noise (non-identity autoencoder only), ``x0``, the dropped
-        labels, ``t``, ``z``."""
-        x1, labels, x0 = batch.x1, batch.labels, batch.x0
+        ahead). Draw order: the encoder noise (non-identity autoencoder only), then
+        :func:`interpolant_loss`'s: ``x0``, the dropped labels, ``t``, ``z``."""
+        x1 = batch.x1
         if not getattr(pipe.autoencoder, "is_identity", False):
             with torch.no_grad():
                 mean, scale = pipe.autoencoder.encode(x1)
                 xi = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
                 x1 = mean + scale * xi
-        n = x1.shape[0]
-        if x0 is None:
-            x0 = pipe.prior.sample(n, tuple(x1.shape[1:]), generator=generator, device=x1.device, dtype=x1.dtype)
-        elif x0.shape != x1.shape:
-            raise ValueError(f"paired data: x0 has shape {tuple(x0.shape)} but x1 has {tuple(x1.shape)}")
-        if not batch.coupled:
-            x0, x1 = pipe.coupling.pair(x0, x1, labels)
-        if labels is not None and self.label_dropout > 0:
-            if pipe.data.num_classes is None:
-                raise ValueError("objective.label_dropout needs labelled data with a known number of classes")
-            labels = drop_labels(labels, self.label_dropout, pipe.data.num_classes, generator=generator)
-        t = sample_times(self, n, generator=generator, device=x1.device, dtype=x1.dtype)
-        z = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
-        interpolant = pipe.interpolant
-        net = network if network is not None else pipe.network
-        gaussian = pipe.prior.standard_normal
-        signs = (1.0, -1.0) if self.antithetic and not interpolant.deterministic else (1.0,)
-        total = x1.new_zeros(())
-        for sign in signs:
-            zs = sign * z
-            xt = interpolant.interpolate(x0, x1, zs, t)
-            out = net(xt, t, labels) if labels is not None else net(xt, t)
-            for name, pred in zip(self.predictions, prediction_heads(out, self.predictions, x1.shape[1])):
-                target = interpolant.target(name, x0, x1, zs, t, gaussian_base=gaussian)
-                total = total + (pred - target).pow(2).reshape(n, -1).mean(dim=1).mean()
-        return total / len(signs)
+        return interpolant_loss(network if network is not None else pipe.network, pipe.interpolant, pipe.prior,
+                                pipe.coupling, self, x1, batch.labels, x0=batch.x0, coupled=batch.coupled,
+                                num_classes=pipe.data.num_classes, generator=generator)
+
+
+def interpolant_loss(network: Callable[..., Tensor], interpolant: Any, prior: Any, coupling: Any,
+                     objective: SIObjective, x1: Tensor, labels: Tensor | None = None, *,
+                     x0: Tensor | None = None, coupled: bool = False, num_classes: int | None = None,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """One minibatch estimate of the loss of the module docstring (a scalar), on model-space ``x1``.
+
+    ``x0`` is the data's own source sample for paired data; otherwise it is drawn from the
+    prior; ``coupled`` says it is already paired by the coupling. With ``label_dropout > 0``
+    labels are dropped to the null class ``num_classes`` per sample before the network sees them."""
+    n = x1.shape[0]
+    if x0 is None:
+        x0 = prior.sample(n, tuple(x1.shape[1:]), generator=generator, device=x1.device, dtype=x1.dtype)
+    elif x0.shape != x1.shape:
+        raise ValueError(f"paired data: x0 has shape {tuple(x0.shape)} but x1 has {tuple(x1.shape)}")
+    if not coupled:
+        x0, x1 = coupling.pair(x0, x1, labels)
+    if labels is not None and objective.label_dropout > 0:
+        if num_classes is None:
+            raise ValueError("objective.label_dropout needs labelled data with a known number of classes")
+        labels = drop_labels(labels, objective.label_dropout, num_classes, generator=generator)
+    t = sample_times(objective, n, generator=generator, device=x1.device, dtype=x1.dtype)
+    z = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
+    gaussian = prior.standard_normal
+    signs = (1.0, -1.0) if objective.antithetic and not interpolant.deterministic else (1.0,)
+    total = x1.new_zeros(())
+    for sign in signs:
+        zs = sign * z
+        xt = interpolant.interpolate(x0, x1, zs, t)
+        out = network(xt, t, labels) if labels is not None else network(xt, t)
+        for name, pred in zip(objective.predictions, prediction_heads(out, objective.predictions, x1.shape[1])):
+            target = interpolant.target(name, x0, x1, zs, t, gaussian_base=gaussian)
+            total = total + (pred - target).pow(2).reshape(n, -1).mean(dim=1).mean()
+    return total / len(signs)
