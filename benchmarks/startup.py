@@ -1,6 +1,11 @@
 """Start-up cost: ``import interpgen`` and ``interpgen plugins`` (wall time, median of N runs).
 
     python benchmarks/startup.py --runs 5
+    python benchmarks/startup.py --runs 7 --against /path/to/other/venv/bin/python   # before/after
+
+Each measurement is a fresh Python process. With ``--against`` the other interpreter (e.g. a
+virtual environment holding an older interpgen) is measured in the same run, alternating with
+this one, and the ratio this/other is reported: on a shared machine only such ratios compare.
 
 Each measurement is a fresh Python process, so it includes the interpreter's own start
 (reported separately as ``python -c pass``).
@@ -15,13 +20,15 @@ import subprocess
 import sys
 import time
 
-CASES = {
-    "python -c pass": [sys.executable, "-c", "pass"],
-    "import interpgen": [sys.executable, "-c", "import interpgen"],
-    "import interpgen + load plugins": [sys.executable, "-c", "import interpgen; interpgen.registry()"],
-    "interpgen plugins": [sys.executable, "-m", "interpgen.cli", "plugins"],
-    "interpgen plugins --json": [sys.executable, "-m", "interpgen.cli", "plugins", "--json"],
-}
+def cases(python: str) -> dict[str, list[str]]:
+    return {
+        "python -c pass": [python, "-c", "pass"],
+        "import interpgen": [python, "-c", "import interpgen"],
+        "import interpgen + load plugins": [python, "-c", "import interpgen; interpgen.registry()"],
+        "interpgen plugins": [python, "-m", "interpgen.cli", "plugins"],
+        "interpgen plugins --json": [python, "-m", "interpgen.cli", "plugins", "--json"],
+        "interpgen --help": [python, "-m", "interpgen.cli", "--help"],
+    }
 
 
 def wall(cmd: list[str]) -> float:
@@ -34,16 +41,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--against", help="another Python (with another interpgen) to measure alongside")
     args = parser.parse_args()
-    results = {}
-    for name, cmd in CASES.items():
+    results: dict[str, dict[str, float]] = {}
+    mine, other = cases(sys.executable), cases(args.against) if args.against else None
+    for name, cmd in mine.items():
         wall(cmd)  # warm the file cache
-        results[name] = statistics.median(wall(cmd) for _ in range(args.runs))
+        if other is not None:
+            wall(other[name])
+        times: dict[str, list[float]] = {"this": [], "other": []}
+        for _ in range(args.runs):
+            times["this"].append(wall(cmd))
+            if other is not None:
+                times["other"].append(wall(other[name]))
+        results[name] = {key: statistics.median(v) for key, v in times.items() if v}
+        if other is not None:
+            results[name]["ratio"] = results[name]["this"] / results[name]["other"]
     if args.json:
         print(json.dumps(results, indent=2))
-    else:
-        for name, seconds in results.items():
-            print(f"{name:34s} {seconds * 1000:7.0f} ms")
+        return
+    for name, row in results.items():
+        line = f"{name:34s} {row['this'] * 1000:7.0f} ms"
+        if "other" in row:
+            line += f"   other {row['other'] * 1000:7.0f} ms   ratio {row['ratio']:.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

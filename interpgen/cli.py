@@ -3,7 +3,7 @@
     interpgen train [RECIPE.toml] --output DIR [--set key=value ...] [--overwrite | --resume]
     interpgen sample DIR --num N [--steps K] [--sampler NAME] [--seed S] [--label K] [--guidance W] --output FILE.npy
     interpgen recipe [RECIPE.toml] [--set key=value ...]      print the resolved recipe
-    interpgen plugins [--json]
+    interpgen plugins [--json | --markdown]
     interpgen COMMAND ...        a command a plugin adds (built in: eval, reflow; see docs/plugins.md)
 
 Without a recipe, ``train`` and ``recipe`` use the embedded default (the 2D checkerboard).
@@ -110,7 +110,45 @@ def plugin_report() -> dict[str, Any]:
     return report
 
 
+def _cell(text: str) -> str:
+    """A Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def plugins_markdown() -> str:
+    """The registry as Markdown (``interpgen plugins --markdown``; docs/parts.md holds its output):
+    one table per kind (name, plugin, description: the params class's docstring's first line, as
+    ``interpgen plugins`` shows it), then the commands plugins add."""
+    from interpgen.plugin_manager import plugins
+
+    loaded = plugins()
+    reg = loaded.registry
+    lines: list[str] = []
+    for kind in reg.kinds():
+        lines += [f"### `{kind}`", ""]
+        entries = sorted((e for e in reg if e.kind == kind), key=lambda e: e.name)
+        if not entries:
+            lines += ["(none installed)", ""]
+            continue
+        lines += ["| name | plugin | description |", "|---|---|---|"]
+        lines += [f"| `{e.name}` | {_cell(e.plugin)} | {_cell(e.description)} |" for e in entries]
+        lines.append("")
+    lines += ["### Commands plugins add", ""]
+    commands = reg.commands()
+    if commands:
+        lines += ["| command | plugin | what it does |", "|---|---|---|"]
+        lines += [f"| `interpgen {name}` | {_cell(c.plugin)} | {_cell(c.help)} |" for name, c in commands.items()]
+    else:
+        lines.append("(none installed)")
+    for failed in loaded.failed:
+        lines += ["", f"Not loaded: plugin `{failed.name}` ({_cell(failed.distribution)}): {_cell(failed.error)}"]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
+    if args.markdown:
+        sys.stdout.write(plugins_markdown())
+        return 0
     report = plugin_report()
     if args.json:
         print(json.dumps(report, indent=2))
@@ -160,7 +198,10 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_recipe)
 
     p = sub.add_parser("plugins", help="list installed plugins and parts")
-    p.add_argument("--json", action="store_true", help="print one JSON object keyed by kind")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON object keyed by kind")
+    fmt.add_argument("--markdown", action="store_true",
+                     help="print one Markdown table per kind and the plugins' commands (docs/parts.md)")
     p.set_defaults(func=cmd_plugins)
     if with_plugins:  # commands plugins add (interpgen_register: registry.add_command)
         for name, command in _registry().commands().items():

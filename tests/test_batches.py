@@ -1,5 +1,5 @@
-"""Batches: sharding over processes, paired data, per-sample label dropout (interpgen.batches,
-interpgen.objective)."""
+"""Batches: sharding over processes, paired data, per-sample label dropout (interpgen.train.batches,
+interpgen.tensors, the si objective)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import torch
 
 import interpgen as ig
 from interpgen.train.batches import batch_stream
-from interpgen_plugins.si.objective import drop_labels, interpolant_loss
+from interpgen.tensors import drop_labels
+from interpgen_plugins.si.objective import interpolant_loss
 from interpgen.protocols import Batch
-from interpgen.recipe import Objective
 from interpgen_plugins.datasets.finite import FiniteSource
 
 
@@ -87,7 +87,7 @@ def test_loss_sees_dropped_labels_as_null_class():
         return torch.zeros_like(x)
 
     labels = torch.arange(64) % 4
-    objective = Objective(t_eps=0.0, label_dropout=0.5)
+    objective = ig.part("objective", "si", t_eps=0.0, label_dropout=0.5)
     interpolant_loss(net, interp, prior, coupling, objective, torch.randn(64, 2), labels, num_classes=4, generator=gen(1))
     got = seen[0]
     kept = got != 4
@@ -99,7 +99,7 @@ def test_loss_sees_dropped_labels_as_null_class():
 def test_paired_x0_replaces_the_prior_draw():
     interp, prior, coupling = _parts()
     x1, x0 = torch.randn(16, 2, generator=gen(2)), torch.randn(16, 2, generator=gen(3)) + 5.0
-    objective = Objective(time_sampling="uniform", t_eps=0.0)
+    objective = ig.part("objective", "si", time_sampling="uniform", t_eps=0.0)
     net = lambda x, t: torch.zeros_like(x)  # noqa: E731
     loss = interpolant_loss(net, interp, prior, coupling, objective, x1, x0=x0, generator=gen(4))
     # zero network: the loss is the mean squared velocity target x1 - x0

@@ -123,6 +123,29 @@ def test_sde_sampler_without_a_score(workdir, capsys):
     assert "needs the score" in err
 
 
+def test_old_model_table_is_refused_with_exit_2(workdir, capsys):
+    err = _fails_before_training(workdir, capsys, recipe=RECIPE.replace("[network]", "[model]"))
+    assert "[model] table is now [network]" in err and "Traceback" not in err
+    assert not (workdir / "run_bad").exists()
+    # the same for an override that names the old table
+    err = _fails_before_training(workdir, capsys, "--set", "model.hidden=8")
+    assert "[network]" in err and "@ model" in err
+
+
+def test_old_latent_table_is_refused_with_exit_2(workdir, capsys):
+    err = _fails_before_training(workdir, capsys, recipe=RECIPE + "\n[latent]\nbeta = 0.1\n")
+    assert "[latent]" in err and "[objective]" in err and 'name = "lsi"' in err and "Traceback" not in err
+    assert not (workdir / "run_bad").exists()
+
+
+def test_objective_without_a_name_is_si(workdir, capsys):
+    (workdir / "recipe.toml").write_text(RECIPE + '\n[objective]\nprediction = "x1"\n')
+    assert _run("recipe", str(workdir / "recipe.toml")) == 0
+    text = capsys.readouterr().out
+    objective = text.split("[objective]\n", 1)[1].split("\n\n", 1)[0]
+    assert 'name = "si"' in objective and 'prediction = "x1"' in objective
+
+
 def test_recipe_command_prints_resolved_recipe(workdir, capsys):
     assert _run("recipe", str(workdir / "recipe.toml")) == 0
     text = capsys.readouterr().out
@@ -138,7 +161,7 @@ def test_console_script_and_default_recipe(tmp_path):
 
 # -- train: run directories, resume, overwrite (the training engine's part) --------------------
 def _tiny(run: Path, *extra: str) -> list[str]:
-    return ["train", "--output", str(run), "--quiet", "--set", "data.name=moons", "--set", "model.hidden=16",
+    return ["train", "--output", str(run), "--quiet", "--set", "data.name=moons", "--set", "network.hidden=16",
             "--set", "train.steps=4", "--set", "train.batch_size=16", "--set", "train.log_every=2",
             "--set", "train.checkpoint_every=2", "--set", "train.sample_every=0", *extra]
 
@@ -150,9 +173,9 @@ def test_train_refuses_to_mix_runs_and_lists_recipe_differences(tmp_path, capsys
     assert _run(*_tiny(run)) == 2
     assert "already holds a run; pass --resume to continue it or --overwrite to replace it" in capsys.readouterr().err
     before = (run / "recipe.toml").read_text()
-    assert _run(*_tiny(run, "--resume", "--set", "train.lr=0.002", "--set", "model.hidden=8")) == 2
+    assert _run(*_tiny(run, "--resume", "--set", "train.lr=0.002", "--set", "network.hidden=8")) == 2
     err = capsys.readouterr().err
-    assert "the recipe differs from the saved one in model.hidden: 16 -> 8; train.lr: 0.001 -> 0.002" in err
+    assert "the recipe differs from the saved one in network.hidden: 16 -> 8; train.lr: 0.001 -> 0.002" in err
     assert (run / "recipe.toml").read_text() == before  # nothing saved is touched
     assert [p.name for p in (run / "checkpoints").glob("step_*.pt")] != []
 

@@ -19,11 +19,11 @@ def test_lsi_composition_example_runs():
     namespace: dict = {}
     exec(compile(blocks[0], str(DOC), "exec"), namespace)
     pipe, samples = namespace["pipe"], namespace["samples"]
-    from interpgen_plugins.lsi.objective import LatentPipeline
+    from interpgen_plugins.lsi.objective import LSIObjective
     from interpgen_plugins.eval.metrics import sliced_wasserstein
     from interpgen_plugins.datasets.shapes import moons
 
-    assert isinstance(pipe, LatentPipeline)
+    assert isinstance(pipe.objective, LSIObjective) and not getattr(pipe.autoencoder, "is_identity", False)
     assert type(pipe.prior).__name__ == "MixturePrior" and pipe.prior in pipe.trainable_modules()
     start = namespace["MixturePrior"]().means
     assert not torch.allclose(pipe.prior.means.detach(), start)  # the user's prior was trained

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 import interpgen as ig
-from interpgen_plugins.lsi.objective import LatentPipeline, interpflow_target, lsi_times
-from interpgen.latent_config import Latent
+from interpgen_plugins.lsi.objective import LSIObjective, interpflow_target, lsi_times
 from interpgen.protocols import Batch
 
 
@@ -34,7 +33,7 @@ def _latent_pipe(registry, *, autoencoder="identity", shape=(3,), sigma=0.7, **l
                        if isinstance(autoencoder, str) else autoencoder,
                        interpolant=ig.part("interpolant", "lsi_bridge", registry, sigma=sigma),
                        network=ig.part("network", "mlp", registry, hidden=16, depth=2),
-                       latent=Latent(**latent), registry=registry)
+                       objective=ig.part("objective", "lsi", registry, **latent), registry=registry)
 
 
 def test_time_change():
@@ -124,9 +123,20 @@ def test_frozen_mode_trains_only_the_latent_model(registry):
     pipe = _latent_pipe(registry, autoencoder=ig.part("autoencoder", "dense", registry, hidden=8),
                         encoder_training="frozen")
     assert all(not p.requires_grad for p in pipe.autoencoder.parameters())
-    assert pipe.trainable_modules()[:2] == [pipe.network, pipe.autoencoder]  # saved with checkpoints
+    assert pipe.trainable_modules()[0] is pipe.network
     pipe.loss(Batch(torch.randn(8, 3)), generator=torch.Generator().manual_seed(0)).backward()
     assert all(p.grad is None for p in pipe.autoencoder.parameters())
+    # the frozen autoencoder is saved with checkpoints: a model built from another seed gets it back
+    other = ig.Pipeline(data=Data(), autoencoder=ig.part("autoencoder", "dense", registry, hidden=8),
+                        interpolant=ig.part("interpolant", "lsi_bridge", registry, sigma=0.7),
+                        network=ig.part("network", "mlp", registry, hidden=16, depth=2),
+                        objective=ig.part("objective", "lsi", registry, encoder_training="frozen"),
+                        registry=registry, seed=1)
+    before = [p.clone() for p in other.autoencoder.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(before, pipe.autoencoder.parameters()))
+    other.load_state_dict(pipe.state_dict())
+    for a, b in zip(other.autoencoder.parameters(), pipe.autoencoder.parameters()):
+        assert torch.equal(a, b)
 
 
 def test_pretrain_then_freeze_switches_on_the_step(registry):
@@ -147,29 +157,43 @@ def test_pretrain_then_freeze_switches_on_the_step(registry):
     assert all(p.grad is None for p in pipe.autoencoder.parameters())
     assert all(p.grad is not None for p in pipe.network.parameters())
     # some parameters get no gradient in some steps: DDP must look for them
-    assert pipe.has_unused_parameters and not pipe.pairs_ahead()
+    assert pipe.unused_parameters and not pipe.pairs_ahead()
 
 
 def test_configuration_errors(registry):
     with pytest.raises(ValueError, match="needs pretrain_steps >= 1, got 0"):
-        Latent(encoder_training="pretrain_then_freeze")
+        LSIObjective(encoder_training="pretrain_then_freeze")
     with pytest.raises(ValueError, match="needs t_eps > 0"):
-        Latent(weighting="exact")
+        LSIObjective(weighting="exact")
     with pytest.raises(ig.RecipeError, match="encoder_training must be one of 'joint', 'frozen', "
                                              "'pretrain_then_freeze', got 'both'"):
-        ig.structure_recipe({"data": "moons", "latent": {"encoder_training": "both"}}, registry)
-    with pytest.raises(ValueError, match="latent.beta = 0 leaves the latent model untrained"):
+        ig.structure_recipe({"data": "moons", "objective": {"name": "lsi", "encoder_training": "both"}}, registry)
+    with pytest.raises(ValueError, match="beta = 0 leaves the latent model untrained"):
+        LSIObjective(beta=0.0)
+    with pytest.raises(ValueError, match="beta = 0 leaves the latent model untrained"):
         _latent_pipe(registry, beta=0.0)
+    assert LSIObjective(beta=0.0, stop_gradient=True).beta == 0.0  # the two-stage baseline is allowed
     with pytest.raises(ValueError, match="InterpFlow parameterisation, derived for the linear bridge"):
-        ig.Pipeline(data=Data(), latent=Latent(), registry=registry,
+        ig.Pipeline(data=Data(), objective=ig.part("objective", "lsi", registry), registry=registry,
                     interpolant=ig.part("interpolant", "lsi_bridge", registry, schedule="trig"))
+    # the lsi objective does not pick its bridge: with the default (linear SI) interpolant it says which to use
+    with pytest.raises(ValueError, match="lsi_bridge"):
+        ig.Pipeline(data=Data(), objective=ig.part("objective", "lsi", registry), registry=registry)
 
 
-def test_dispatch(registry):
+def test_one_pipeline_class(registry):
+    """No dispatch on the autoencoder any more: every model is an ig.Pipeline; the objective (si by
+    default) decides the method and the autoencoder the model space."""
     plain = ig.Pipeline(data=Data(), registry=registry)
     assert type(plain) is ig.Pipeline
-    assert type(ig.Pipeline(data=Data(), registry=registry, autoencoder=ig.part("autoencoder", "identity", registry))) is ig.Pipeline
-    latent = ig.Pipeline(data=Data(), registry=registry, autoencoder=ig.part("autoencoder", "dense", registry))
-    assert isinstance(latent, LatentPipeline)
+    assert plain.objective == ig.part("objective", "si", registry).resolve(plain.interpolant)
+    assert plain.latent_shape == plain.event_shape == (3,)
+    same = ig.Pipeline(data=Data(), registry=registry, autoencoder=ig.part("autoencoder", "identity", registry))
+    assert type(same) is ig.Pipeline and same.latent_shape == (3,)
+    latent = ig.Pipeline(data=Data(), registry=registry, autoencoder=ig.part("autoencoder", "dense", registry),
+                         interpolant=ig.part("interpolant", "lsi_bridge", registry),
+                         objective=ig.part("objective", "lsi", registry))
+    assert type(latent) is ig.Pipeline
     assert latent.event_shape == (3,) and latent.latent_shape == (2,)
-    assert latent.latent == Latent() and latent.interpolant == ig.part("interpolant", "lsi_bridge", registry)
+    assert latent.objective == LSIObjective() and latent.interpolant == ig.part("interpolant", "lsi_bridge", registry)
+    assert registry.entry_for(latent.recipe.objective).name == "lsi"

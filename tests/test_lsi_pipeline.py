@@ -12,7 +12,7 @@ import torch
 
 import interpgen as ig
 from interpgen.cli import main
-from interpgen_plugins.lsi.objective import LatentPipeline
+from interpgen_plugins.lsi.objective import LSIObjective
 from interpgen.recipe import dump_recipe, load_recipe, structure_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "lsi"
@@ -21,7 +21,7 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "lsi"
 @pytest.mark.parametrize("name", ["digits_lsi", "faces_lsi", "imagenet64_lsi"])
 def test_recipes_load_and_round_trip(registry, name):
     recipe = load_recipe(RECIPES / f"{name}.toml", registry)
-    assert recipe.latent is not None and registry.entry_for(recipe.interpolant).name == "lsi_bridge"
+    assert isinstance(recipe.objective, LSIObjective) and registry.entry_for(recipe.interpolant).name == "lsi_bridge"
     assert structure_recipe(tomllib.loads(dump_recipe(recipe, registry)), registry) == recipe
 
 
@@ -30,7 +30,7 @@ def test_digits_lsi_matches_the_pixel_recipe_in_parameters(registry):
     lsi = ig.Pipeline.from_recipe(load_recipe(RECIPES / "digits_lsi.toml", registry), registry=registry)
     pixel_recipe = load_recipe(RECIPES.parent / "images" / "digits.toml", registry)
     pixel = ig.Pipeline.from_recipe(pixel_recipe, registry=registry)
-    assert isinstance(lsi, LatentPipeline) and lsi.latent_shape == (4, 4, 4)
+    assert isinstance(lsi.objective, LSIObjective) and lsi.latent_shape == (4, 4, 4)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     total, reference = count(lsi.network) + count(lsi.autoencoder), count(pixel.network)
     assert abs(total - reference) / reference < 0.02
@@ -39,8 +39,9 @@ def test_digits_lsi_matches_the_pixel_recipe_in_parameters(registry):
 
 def test_plain_recipes_stay_plain(registry):
     recipe = load_recipe(RECIPES.parent / "images" / "digits.toml", registry)
-    assert recipe.latent is None and registry.entry_for(recipe.autoencoder).name == "identity"
-    assert type(ig.Pipeline.from_recipe(recipe, registry=registry)) is ig.Pipeline
+    assert registry.entry_for(recipe.objective).name == "si" and registry.entry_for(recipe.autoencoder).name == "identity"
+    pipe = ig.Pipeline.from_recipe(recipe, registry=registry)
+    assert type(pipe) is ig.Pipeline and pipe.latent_shape == pipe.event_shape
 
 
 TINY = """
@@ -56,11 +57,10 @@ latent_channels = 2
 [interpolant]
 name = "lsi_bridge"
 
-[latent]
+[objective]
+name = "lsi"
 encoder_training = "pretrain_then_freeze"
 pretrain_steps = 6
-
-[objective]
 label_dropout = 0.1
 
 [network]
@@ -88,7 +88,8 @@ def test_train_sample_load_eval(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(recipe), "--output", str(run), "--quiet"]) == 0
     pipe = ig.Pipeline.load(run)
-    assert isinstance(pipe, LatentPipeline) and pipe.step == 12 and pipe.latent_shape == (2, 4, 4)
+    assert isinstance(pipe.objective, LSIObjective) and pipe.step == 12 and pipe.latent_shape == (2, 4, 4)
+    assert pipe.event_shape == (1, 8, 8) and pipe.objective.label_dropout == 0.1
     fresh = ig.Pipeline.from_recipe(load_recipe(recipe, pipe.registry), root=tmp_path)
     weights = [p for p in pipe.autoencoder.parameters()]
     assert any(not torch.equal(a, b) for a, b in zip(weights, fresh.autoencoder.parameters()))  # restored
@@ -97,7 +98,7 @@ def test_train_sample_load_eval(tmp_path, capsys):
     x = np.load(out)
     assert x.shape == (20, 1, 8, 8) and np.isfinite(x).all()
     assert "(6 network evaluations per sample)" in capsys.readouterr().out
-    torch.testing.assert_close(torch.from_numpy(x), pipe.sample(20, labels=pipe.sampling_labels(20, None)))
+    torch.testing.assert_close(torch.from_numpy(x), pipe.sample(20, labels=pipe.sampling_labels(20, None)).x)
     from interpgen_plugins.eval.evaluate import evaluate_run
 
     report = evaluate_run(run, num=20, steps=5, classifier=False)

@@ -8,9 +8,8 @@ import torch
 from torch import nn
 
 import interpgen as ig
-from interpgen_plugins.lsi.objective import LatentField, count_flops, flops_report
-from interpgen.latent_config import Latent
-from interpgen.recipe import Objective
+from interpgen.fields import ModelField
+from interpgen_plugins.eval.flops import count_flops, flops_report
 from interpgen_plugins.lsi import LSIBridge, LSISampler
 
 
@@ -27,6 +26,16 @@ class Data:
 
     def reference(self, num, *, generator):
         return torch.randn(num, *self.event_shape, generator=generator)
+
+
+def lsi_field(network, bridge, *, gaussian_prior, t_eps=0.0):
+    """The field an lsi pipeline gives samplers: the network's ``interpflow`` output read by the bridge."""
+    return ModelField(network, bridge, ("interpflow",), gaussian_base=gaussian_prior, time_range=(0.0, 1.0 - t_eps))
+
+
+def _lsi_parts(registry, **bridge):
+    return {"interpolant": ig.part("interpolant", "lsi_bridge", registry, **bridge),
+            "objective": ig.part("objective", "lsi", registry)}
 
 
 class GaussianOracle(nn.Module):
@@ -50,7 +59,7 @@ def test_sde_family_keeps_the_marginals(g):
     bridge = LSIBridge(sigma=0.8)
     m = torch.tensor([1.5, -0.5], dtype=torch.float64)
     s2 = torch.tensor([0.3, 1.2], dtype=torch.float64)
-    field = LatentField(GaussianOracle(bridge, m, s2), bridge, gaussian_prior=True, t_eps=1e-3)
+    field = lsi_field(GaussianOracle(bridge, m, s2), bridge, gaussian_prior=True, t_eps=1e-3)
     gen = torch.Generator().manual_seed(0)
     z0 = torch.randn(20000, 2, generator=gen, dtype=torch.float64)
     result = LSISampler(steps=200, stochasticity=g, last_step_size=0.002).sample(field, z0, generator=gen)
@@ -60,10 +69,8 @@ def test_sde_family_keeps_the_marginals(g):
 
 
 def _lsi_and_si(registry, sigma):
-    lsi = ig.Pipeline(data=Data(), prior=ig.part("prior", "gaussian", registry),
-                      interpolant=ig.part("interpolant", "lsi_bridge", registry, sigma=sigma),
-                      network=ig.part("network", "mlp", registry, hidden=16, depth=2), latent=Latent(),
-                      registry=registry)
+    lsi = ig.Pipeline(data=Data(), prior=ig.part("prior", "gaussian", registry), **_lsi_parts(registry, sigma=sigma),
+                      network=ig.part("network", "mlp", registry, hidden=16, depth=2), registry=registry)
     with torch.no_grad():  # a network far from zero, so the check is not trivially met
         for p in lsi.network.parameters():
             p.normal_(0, 0.5, generator=torch.Generator().manual_seed(p.numel()))
@@ -72,12 +79,13 @@ def _lsi_and_si(registry, sigma):
         """SI's two heads (b, s) read off the LSI network (math.md 4.5)."""
 
         def forward(self, x, t, labels=None):
-            field = LatentField(lsi.network, lsi.interpolant, gaussian_prior=True, t_eps=0.0)
+            field = lsi_field(lsi.network, lsi.interpolant, gaussian_prior=True)
             return torch.cat(field.evaluate(x, t, ("velocity", "score")), dim=1)
 
     si = ig.Pipeline(data=Data(), prior=ig.part("prior", "gaussian", registry),
                      interpolant=ig.part("interpolant", "linear", registry, gamma={"name": "a_brownian", "a": sigma**2}),
-                     network=VelocityScore(), objective=Objective(prediction="velocity+score", t_eps=0.0),
+                     network=VelocityScore(),
+                     objective=ig.part("objective", "si", registry, prediction="velocity+score", t_eps=0.0),
                      registry=registry)
     return lsi, si
 
@@ -92,17 +100,18 @@ def test_same_samples_as_si_with_identity_autoencoder(registry, g):
     si_sampler = ig.part("sampler", "euler_maruyama", registry, steps=20, diffusion=diffusion, last_step="tweedie",
                          last_step_size=0.01, t_eps=0.0)
     lsi_sampler = ig.part("sampler", "lsi_sde", registry, steps=20, stochasticity=g, last_step_size=0.01)
-    a, nfe_a = lsi.sample_with_nfe(256, sampler=lsi_sampler, seed=3, ema=False, data_space=False)
-    b, nfe_b = si.sample_with_nfe(256, sampler=si_sampler, seed=3, ema=False, data_space=False)
-    assert nfe_a == nfe_b == 21
+    a = lsi.sample(256, sampler=lsi_sampler, seed=3, ema=False, data_space=False)
+    b = si.sample(256, sampler=si_sampler, seed=3, ema=False, data_space=False)
+    assert a.nfe == b.nfe == 21
+    a, b = a.x, b.x
     assert a.abs().max() > 1.0
     assert torch.allclose(a, b, atol=2e-5, rtol=1e-5)
 
 
 def test_non_gaussian_prior_needs_stochasticity_one(registry):
-    pipe = ig.Pipeline(data=Data(), prior=ig.part("prior", "uniform", registry), latent=Latent(), registry=registry,
-                       network=ig.part("network", "mlp", registry, hidden=8, depth=1))
-    x = pipe.sample(16, sampler=ig.part("sampler", "lsi_sde", registry, steps=4), data_space=False)
+    pipe = ig.Pipeline(data=Data(), prior=ig.part("prior", "uniform", registry), **_lsi_parts(registry),
+                       registry=registry, network=ig.part("network", "mlp", registry, hidden=8, depth=1))
+    x = pipe.sample(16, sampler=ig.part("sampler", "lsi_sde", registry, steps=4), data_space=False).x
     assert x.shape == (16, 3) and torch.isfinite(x).all()
     with pytest.raises(ValueError, match="stochasticity=0.5 needs the score of the latent marginals"):
         pipe.sample(4, sampler=ig.part("sampler", "lsi_sde", registry, steps=4, stochasticity=0.5))
@@ -112,24 +121,29 @@ def test_non_gaussian_prior_needs_stochasticity_one(registry):
 
 def test_sampling_decodes_once_and_never_encodes(registry):
     pipe = ig.Pipeline(data=Data(), autoencoder=ig.part("autoencoder", "dense", registry, hidden=8),
-                       network=ig.part("network", "mlp", registry, hidden=8, depth=1), registry=registry)
+                       network=ig.part("network", "mlp", registry, hidden=8, depth=1), registry=registry,
+                       **_lsi_parts(registry))
     calls = []
     pipe.autoencoder.encode = lambda x: (_ for _ in ()).throw(AssertionError("encoder ran while sampling"))
     decode = pipe.autoencoder.decode
     pipe.autoencoder.decode = lambda z: calls.append(z.shape) or decode(z)
     sampler = ig.part("sampler", "lsi_sde", registry, steps=5)
-    x, nfe = pipe.sample_with_nfe(10, sampler=sampler, seed=4)
+    out = pipe.sample(10, sampler=sampler, seed=4)
+    x, nfe = out.x, out.nfe
     assert calls == [(10, 2)] and nfe == 6 and x.shape == (10, 3)
-    z, _ = pipe.sample_latents(10, sampler=sampler, seed=4)
+    latents = pipe.sample(10, sampler=sampler, seed=4, decode=False)
+    z = latents.x
+    assert calls == [(10, 2)] and latents.nfe == 6 and z.shape == (10, 2)  # decode=False: no decoder run
     assert torch.allclose(x, 1.0 + 2.0 * decode(z))  # data space: shift + scale * model space
+    assert torch.allclose(pipe.sample(10, sampler=sampler, seed=4, data_space=False).x, decode(z))
     # an SI ODE sampler runs on the latent field too (Gaussian prior)
-    assert pipe.sample(7, sampler=ig.part("sampler", "heun", registry, steps=3)).shape == (7, 3)
+    assert pipe.sample(7, sampler=ig.part("sampler", "heun", registry, steps=3)).x.shape == (7, 3)
 
 
 def test_flops_accounting(registry):
     pipe = ig.Pipeline(data=Data(), autoencoder=ig.part("autoencoder", "dense", registry, hidden=8, depth=1),
                        network=ig.part("network", "mlp", registry, hidden=8, depth=1), registry=registry,
-                       sampler=ig.part("sampler", "lsi_sde", registry))
+                       sampler=ig.part("sampler", "lsi_sde", registry), **_lsi_parts(registry))
     report = flops_report(pipe, steps=10)
     assert report["encoder"] == 2 * (3 * 8 + 8 * 2)  # two Linear layers, 2 FLOPs per multiply-add
     assert report["decoder"] == 2 * (2 * 8 + 8 * 3)

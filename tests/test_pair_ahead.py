@@ -1,4 +1,4 @@
-"""Pairing the next batch in a background thread (interpgen.pair_ahead): the same pairs as in
+"""Pairing the next batch in a background thread (interpgen.train.pair_ahead): the same pairs as in
 the calling thread, exact resume, and only where the coupling asks for it."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from interpgen.train.batches import batch_stream
 from interpgen_plugins.si.objective import interpolant_loss
 from interpgen.train.pair_ahead import PairAhead
 from interpgen.protocols import Batch
-from interpgen.recipe import Objective
 
 
 def _pipe(coupling: str = "exact_ot", **kw) -> ig.Pipeline:
@@ -61,7 +60,8 @@ def test_coupled_batches_are_not_paired_again():
 
     x1, x0 = torch.randn(8, 2), torch.randn(8, 2)
     net = lambda x, t: torch.zeros_like(x)  # noqa: E731
-    loss = interpolant_loss(net, interp, prior, Refuses(), Objective(t_eps=0.0), x1, x0=x0, coupled=True,
+    objective = ig.part("objective", "si", t_eps=0.0)
+    loss = interpolant_loss(net, interp, prior, Refuses(), objective, x1, x0=x0, coupled=True,
                             generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(loss, (x1 - x0).pow(2).mean())
 

@@ -89,10 +89,10 @@ colour = "blue"
 
 def test_unknown_plugin_parameter_and_bad_value(tmp_path):
     with pytest.raises(RecipeError) as info:
-        structure_recipe({"data": {"name": "checkerboard"}, "model": {"name": "mlp", "widht": 3},
+        structure_recipe({"data": {"name": "checkerboard"}, "network": {"name": "mlp", "widht": 3},
                           "train": {"batch_size": -1}}, registry())
     problems = info.value.problems
-    assert any("unknown parameter(s) widht" in p and p.endswith("@ model") for p in problems)
+    assert any("unknown parameter(s) widht" in p and p.endswith("@ network") for p in problems)
     assert any("batch_size must be an integer >= 1, got -1" in p and p.endswith("@ train") for p in problems), problems
 
 
@@ -129,3 +129,34 @@ def test_missing_recipe_file_and_bad_toml(tmp_path):
 def test_prediction_names_are_checked():
     with pytest.raises(RecipeError, match="prediction must be one of"):
         structure_recipe({"data": {"name": "checkerboard"}, "objective": {"prediction": "velocty"}}, registry())
+
+
+# -- keys that moved in the restructure (issue 11) ------------------------------------------------
+def test_old_model_table_is_refused_naming_network():
+    with pytest.raises(RecipeError) as info:
+        structure_recipe({"data": {"name": "checkerboard"}, "model": {"name": "mlp", "hidden": 8}}, registry())
+    text = str(info.value)
+    assert "[model] table is now [network]" in text and "@ model" in text
+
+
+def test_old_latent_table_is_refused_naming_the_lsi_objective():
+    with pytest.raises(RecipeError) as info:
+        structure_recipe({"data": {"name": "checkerboard"}, "latent": {"beta": 0.1}}, registry())
+    text = str(info.value)
+    assert "[latent]" in text and "[objective]" in text and 'name = "lsi"' in text and "@ latent" in text
+
+
+def test_objective_table_without_a_name_is_the_si_objective():
+    from interpgen_plugins.si.objective import SIObjective
+
+    reg = registry()
+    recipe = structure_recipe({"data": {"name": "checkerboard"},
+                               "objective": {"prediction": "x1", "antithetic": True}}, reg)
+    assert isinstance(recipe.objective, SIObjective)
+    assert recipe.objective.prediction == "x1" and recipe.objective.antithetic
+    named = structure_recipe({"data": {"name": "checkerboard"},
+                              "objective": {"name": "si", "prediction": "x1", "antithetic": True}}, reg)
+    assert named == recipe
+    assert recipe_to_dict(recipe, reg)["objective"]["name"] == "si"  # written out with its name
+    # and an [objective] left out entirely is si's default
+    assert structure_recipe({"data": {"name": "checkerboard"}}, reg).objective.prediction == "velocity"
