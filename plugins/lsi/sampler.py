@@ -23,17 +23,7 @@ from torch import Tensor
 
 from interpgen.protocols import SampleResult
 from interpgen.tensors import batch_time, expand_like
-from interpgen.validators import positive_float, positive_int
-
-
-def _unit_interval(_: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must be a number in [0, 1], got {value!r}")
-
-
-def _below_one(_: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not value < 1.0:
-        raise ValueError(f"{attribute.name} must be < 1, got {value!r}")
+from interpgen.validators import positive_int, unit_interval, unit_interval_open
 
 
 @attrs.frozen(kw_only=True)
@@ -44,9 +34,9 @@ class LSISampler:
     #: Euler-Maruyama steps on [0, 1 - last_step_size].
     steps: int = attrs.field(default=100, validator=positive_int)
     #: ``g`` of math.md 4.5: 1 = model SDE, 0 = probability-flow ODE (Gaussian prior only).
-    stochasticity: float = attrs.field(default=1.0, validator=_unit_interval)
+    stochasticity: float = attrs.field(default=1.0, validator=unit_interval)
     #: ``delta``: the grid ends at ``1 - delta``; the final step jumps to ``E[z1 | z]``.
-    last_step_size: float = attrs.field(default=0.01, validator=[positive_float, _below_one])
+    last_step_size: float = attrs.field(default=0.01, validator=unit_interval_open)
 
     def grid(self) -> list[float]:
         end = 1.0 - self.last_step_size

@@ -34,15 +34,9 @@ from interpgen_plugins.samplers.explicit_rk import RightHandSide, rk_step
 from interpgen_plugins.samplers.noise import standard_normal_like
 from interpgen_plugins.samplers.ode_sampler import velocity_of
 from interpgen_plugins.samplers.time_grid import sde_grid_name, time_grid
-from interpgen.validators import (
-    one_of, positive_float, positive_int, unit_interval_open_right)
+from interpgen.validators import checked, one_of, positive_float, positive_int, unit_interval_open_right
 
 LAST_STEPS: tuple[str, ...] = ("none", "mean", "tweedie", "euler")
-
-
-def _is_diffusion(_: object, attribute: attrs.Attribute, value: object) -> None:
-    if not isinstance(value, Diffusion):
-        raise TypeError(f"{attribute.name} must be a diffusion coefficient eps(t, interpolant), got {value!r}")
 
 
 def sde_drift(field: Field, diffusion: Diffusion) -> RightHandSide:
@@ -67,7 +61,8 @@ class SdeSampler:
     tableau: ClassVar[ButcherTableau]
     noise_first: ClassVar[bool]
     steps: int = attrs.field(default=250, validator=positive_int)
-    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=_is_diffusion)
+    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=checked(
+        "a diffusion coefficient eps(t, interpolant)", attrs.validators.instance_of(Diffusion), error=TypeError))
     last_step: str = attrs.field(default="mean", validator=one_of(*LAST_STEPS))
     last_step_size: float = attrs.field(default=0.04, validator=positive_float)
     t_eps: float = attrs.field(default=1e-3, validator=unit_interval_open_right)

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from interpgen.affine import DeterministicInterpolant
 from interpgen.config import Part
+from interpgen.validators import nonnegative_float
 
 from .gammas import BrownianGamma, SineSquaredGamma
 from .noisy import NoisyInterpolant, check_gamma, require_nonzero_gamma
@@ -168,11 +169,6 @@ class TrigInterpolant(NoisyInterpolant):
 
 # -- variance preserving (score SDE) ------------------------------------------------------------
 
-def _nonnegative(instance: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
-
-
 def _above_beta_min(instance: Any, attribute: attrs.Attribute, value: float) -> None:
     if not (value > instance.beta_min and math.isfinite(value)):
         raise ValueError(f"beta_max must be > beta_min = {instance.beta_min!r}, got {value!r}")
@@ -193,7 +189,7 @@ class VPInterpolant(DeterministicInterpolant):
 
     singular_t_eps: ClassVar[float] = 1e-5
 
-    beta_min: float = attrs.field(default=0.1, validator=_nonnegative)
+    beta_min: float = attrs.field(default=0.1, validator=nonnegative_float)
     beta_max: float = attrs.field(default=20.0, validator=_above_beta_min)
 
     def _log_beta(self, t: Tensor) -> Tensor:
