@@ -52,6 +52,9 @@ _LAZY = {
     "check_shard": "interpgen.tensors",
     "DataSource": "interpgen.protocols",
     "PREDICTIONS": "interpgen.protocols",
+    "integrate_sde": "interpgen.sde",
+    "euler_maruyama_step": "interpgen.sde",
+    "standard_normal_like": "interpgen.sde",
 }
 
 __all__ = ["hookimpl", "plugins", "registry", "reload_plugins", "__version__", *_LAZY]

@@ -108,7 +108,7 @@ def _bad(value: Any, what: str) -> Any:
 def _format_exception(exc: BaseException, type_: Any) -> str:
     if isinstance(exc, ForbiddenExtraKeysError):
         names = ", ".join(sorted(exc.extra_fields))
-        accepted = ", ".join(a.name for a in attrs.fields(exc.cl)) if attrs.has(exc.cl) else ""
+        accepted = ", ".join(a.name for a in attrs.fields(exc.cl) if a.init) if attrs.has(exc.cl) else ""
         return f"unknown parameter(s) {names}; accepted: {accepted or '(none)'}"
     if isinstance(exc, KeyError) and exc.args:
         return f"required parameter {exc.args[0]!r} is missing"

@@ -411,7 +411,7 @@ def test_sample_and_log_prob_check_the_shape(registry):
     (lambda: GaussianMixtureParams(components=2), "components without means needs learnable = true"),
     (lambda: GaussianMixtureParams(), "give exactly one of means"),
     (lambda: GaussianMixtureParams(means=(0.0,), components=1, learnable=True), "give exactly one of means"),
-    (lambda: GaussianMixtureParams(components=0, learnable=True), "components must be >= 1, got 0"),
+    (lambda: GaussianMixtureParams(components=0, learnable=True), "components must be an integer >= 1 or left out, got 0"),
     (lambda: GaussianMixtureParams(means=1.0), "means must be a non-empty list (one entry per component), got 1.0"),
     (lambda: GaussianMixtureParams(means=((0.0, "a"),)), "means[0] must hold numbers, got str 'a'"),
 ])

@@ -298,7 +298,7 @@ def test_default_t_eps():
 # -- bad parameters -----------------------------------------------------------------------------
 
 def test_bad_parameters_raise_clear_errors(registry):
-    with pytest.raises(ValueError, match=r"a must be > 0, got -1.0"):
+    with pytest.raises(ValueError, match=r"a must be a finite number > 0, got -1.0"):
         si.ABrownianGamma(a=-1.0)
     with pytest.raises(ValueError, match=r"trig needs gamma\(t\)\^2 < 1 .*SineSquaredGamma reaches 1"):
         si.TrigInterpolant(gamma=si.SineSquaredGamma())
@@ -311,14 +311,18 @@ def test_bad_parameters_raise_clear_errors(registry):
         si.EncodingDecodingInterpolant(gamma=si.ZeroGamma())
     with pytest.raises(ValueError, match=r"beta_max must be > beta_min = 5.0, got 2.0"):
         si.VPInterpolant(beta_min=5.0, beta_max=2.0)
-    with pytest.raises(ValueError, match=r"beta_min must be >= 0, got -0.1"):
+    with pytest.raises(ValueError, match=r"beta_min must be a finite number >= 0, got -0.1"):
         si.VPInterpolant(beta_min=-0.1)
-    with pytest.raises(ValueError, match=r"sigma_min must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"sigma_min must be a number in \(0, 1\) .*got 1.0"):
         si.FMOTInterpolant(sigma_min=1.0)
+    with pytest.raises(ValueError, match=r"sigma_min = 0 is the path 'linear': use it\), got 0.0"):
+        si.FMOTInterpolant(sigma_min=0.0)
+    with pytest.raises(ValueError, match="TrigInterpolant needs a non-zero gamma .*the path is 'gvp'"):
+        si.TrigInterpolant(gamma=si.ZeroGamma())
     with pytest.raises(TypeError, match="gamma must be a gamma part"):
         si.LinearInterpolant(gamma=0.5)
     conv = RecipeConverter(registry)
-    with pytest.raises(ValueError, match=r"a must be > 0, got -2.0 @ gamma"):
+    with pytest.raises(ValueError, match=r"a must be a finite number > 0, got -2.0 @ gamma"):
         conv.structure_part("interpolant", {"name": "linear", "gamma": {"name": "a_brownian", "a": -2}})
-    with pytest.raises(ValueError, match="unknown parameter"):
+    with pytest.raises(ValueError, match="unknown parameter.*gamma; accepted: [(]none[)]"):
         conv.structure_part("interpolant", {"name": "one_sided", "gamma": "brownian"})

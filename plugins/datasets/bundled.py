@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from interpgen.validators import one_of, positive_int
+from interpgen.validators import one_of, optional_positive_int
 
 from .arrow import arrays_from_arrow, arrow_from_arrays
 from .assemble import image_source
@@ -24,7 +24,6 @@ FACES_IN_LFW_SUBSET = 100
 FACE_SUBSETS = ("faces", "all")
 
 _bool = attrs.validators.instance_of(bool)
-_optional_size = attrs.validators.optional(positive_int)
 
 
 @attrs.frozen(kw_only=True)
@@ -36,7 +35,7 @@ class Digits(HeldOutSplit):
     #: Use the digit (0-9) as class label; false trains an unconditional model.
     labels: bool = attrs.field(default=True, validator=_bool)
     #: Resize to size x size (e.g. 16); None keeps 8x8.
-    size: int | None = attrs.field(default=None, validator=_optional_size)
+    size: int | None = attrs.field(default=None, validator=optional_positive_int)
     #: Mirror training images left-right at random (off: digits are not mirror-symmetric).
     flip: bool = attrs.field(default=False, validator=_bool)
 
@@ -49,7 +48,7 @@ class Faces(HeldOutSplit):
     #: 0 (face) and 1 (non-face).
     subset: str = attrs.field(default="faces", validator=one_of(*FACE_SUBSETS))
     #: Resize to size x size (24 or 32 suit a U-Net that halves the size); None keeps 25x25.
-    size: int | None = attrs.field(default=None, validator=_optional_size)
+    size: int | None = attrs.field(default=None, validator=optional_positive_int)
     #: Mirror training images left-right at random (faces are roughly symmetric).
     flip: bool = attrs.field(default=True, validator=_bool)
 

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from interpgen.validators import nonempty_str, one_of, optional_name, positive_int
+from interpgen.validators import nonempty_str, one_of, optional_name, optional_positive_int
 
 from .arrow import column_array, datasets_module, offline
 from .assemble import image_source, vector_source
@@ -40,7 +40,7 @@ class Hub(HeldOutSplit):
     #: Column of integer class labels.
     label_column: str | None = attrs.field(default=None, validator=optional_name)
     #: Images: resize to size x size; None requires one size.
-    size: int | None = attrs.field(default=None, validator=attrs.validators.optional(positive_int))
+    size: int | None = attrs.field(default=None, validator=optional_positive_int)
     #: Images: mirror training images left-right at random.
     flip: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     #: Images: colour mode, "RGB" or "L".

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from interpgen.validators import nonempty_str, one_of, positive_int
+from interpgen.validators import nonempty_str, one_of, optional_positive_int
 
 from .array_file import resolve_path
 from .arrow import datasets_module
@@ -38,7 +38,7 @@ class ImageFolder(HeldOutSplit):
     #: The folder; a relative path is taken relative to the recipe's folder.
     path: str = attrs.field(validator=nonempty_str)
     #: Resize every image to size x size; None requires all images to have one size.
-    size: int | None = attrs.field(default=None, validator=attrs.validators.optional(positive_int))
+    size: int | None = attrs.field(default=None, validator=optional_positive_int)
     #: Mirror training images left-right at random.
     flip: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     #: Colour mode every image is converted to: "RGB" (3 channels) or "L" (grey, 1 channel).

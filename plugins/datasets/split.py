@@ -17,6 +17,8 @@ import attrs
 import torch
 from torch import Tensor
 
+from interpgen.validators import any_int
+
 
 def check_holdout(_: Any, attribute: attrs.Attribute, value: Any) -> None:
     """A fraction in ``[0, 1)`` or a whole number ``>= 1`` of rows."""
@@ -24,11 +26,6 @@ def check_holdout(_: Any, attribute: attrs.Attribute, value: Any) -> None:
     if not ok or (value >= 1 and value != int(value)):
         raise ValueError(f"{attribute.name} must be a fraction in [0, 1) or a whole number of rows >= 1, "
                          f"got {value!r}")
-
-
-def _integer(_: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{attribute.name} must be an integer, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -39,7 +36,7 @@ class HeldOutSplit:
     #: Rows kept out of training for evaluation: a fraction in [0, 1) or a count >= 1.
     holdout: float = attrs.field(default=0.1, validator=check_holdout)
     #: Seed of the permutation that picks the held-out rows (independent of the training seed).
-    split_seed: int = attrs.field(default=0, validator=_integer)
+    split_seed: int = attrs.field(default=0, validator=any_int)
 
 
 def heldout_count(rows: int, holdout: float) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from interpgen.validators import nonempty_str, optional_name, positive_int
+from interpgen.validators import nonempty_str, optional_name, optional_positive_int
 
 from .array_file import resolve_path
 from .arrow import datasets_module
@@ -51,7 +51,7 @@ class Table(HeldOutSplit):
     #: Column of class labels (integers >= 0, or text numbered in sorted order).
     label_column: str | None = attrs.field(default=None, validator=optional_name)
     #: Number of classes, when some classes may be missing from the file (labels must be below it).
-    num_classes: int | None = attrs.field(default=None, validator=attrs.validators.optional(positive_int))
+    num_classes: int | None = attrs.field(default=None, validator=optional_positive_int)
     #: Shift and scale every column to mean 0, standard deviation 1.
     standardize: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 

@@ -22,18 +22,9 @@ import torch
 from torch import Tensor
 
 from interpgen.protocols import SampleResult
+from interpgen.sde import euler_maruyama_step, integrate_sde
 from interpgen.tensors import batch_time, expand_like
-from interpgen.validators import positive_float, positive_int
-
-
-def _unit_interval(_: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must be a number in [0, 1], got {value!r}")
-
-
-def _below_one(_: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not value < 1.0:
-        raise ValueError(f"{attribute.name} must be < 1, got {value!r}")
+from interpgen.validators import positive_int, unit_interval, unit_interval_open
 
 
 @attrs.frozen(kw_only=True)
@@ -44,9 +35,9 @@ class LSISampler:
     #: Euler-Maruyama steps on [0, 1 - last_step_size].
     steps: int = attrs.field(default=100, validator=positive_int)
     #: ``g`` of math.md 4.5: 1 = model SDE, 0 = probability-flow ODE (Gaussian prior only).
-    stochasticity: float = attrs.field(default=1.0, validator=_unit_interval)
+    stochasticity: float = attrs.field(default=1.0, validator=unit_interval)
     #: ``delta``: the grid ends at ``1 - delta``; the final step jumps to ``E[z1 | z]``.
-    last_step_size: float = attrs.field(default=0.01, validator=[positive_float, _below_one])
+    last_step_size: float = attrs.field(default=0.01, validator=unit_interval_open)
 
     def grid(self) -> list[float]:
         end = 1.0 - self.last_step_size
@@ -62,23 +53,18 @@ class LSISampler:
                 "standard Gaussian prior gives (math.md 4.5); use stochasticity = 1 (the model SDE) "
                 "with this prior")
         bridge = field.interpolant
+
+        def drift(t: Tensor, z: Tensor) -> Tensor:
+            out = field.evaluate(z, t, wants)
+            if g == 1.0:
+                return out[0]
+            return out[0] - (1.0 - g * g) * 0.5 * expand_like(bridge.diffusion_squared(t), z) * out[1]
+
         before = field.nfe
         times = self.grid()
-        z = x0
-        states = [z] if return_trajectory else None
-        for t, t_next in zip(times[:-1], times[1:]):
-            dt = t_next - t
-            tb = batch_time(t, z.shape[0], like=z)
-            out = field.evaluate(z, tb, wants)
-            var = expand_like(bridge.diffusion_squared(tb), z)
-            drift = out[0] if g == 1.0 else out[0] - (1.0 - g * g) * 0.5 * var * out[1]
-            z = z + dt * drift
-            if g > 0.0:
-                device = generator.device if generator is not None else z.device
-                xi = torch.randn(z.shape, generator=generator, device=device, dtype=z.dtype).to(z.device)
-                z = z + g * (var * dt).sqrt() * xi
-            if states is not None:
-                states.append(z)
+        states = [x0] if return_trajectory else None
+        step = euler_maruyama_step(drift, lambda t: g * g * bridge.diffusion_squared(t))
+        z = integrate_sde(step, x0, times, generator=generator, noise=g > 0.0, states=states)
         z = field.evaluate(z, batch_time(times[-1], z.shape[0], like=z), ("x1",))[0]
         if states is not None:
             states.append(z)

@@ -46,7 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from interpgen.validators import nonempty_str, positive_int
+from interpgen.validators import (checked, integer, nonempty_str, positive_int, positive_int_vector, tuple_of,
+                                  unit_interval_open_right)
 
 from .attention import AttendFn, attention_backend
 from .conditioning import LabelEmbedding, batch_times, checked_labels
@@ -57,21 +58,8 @@ from .time_embedding import SinusoidalTimeEmbedding
 TIME_FEATURES = 64
 
 
-def _positive_int_tuple(_: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if (not isinstance(value, tuple) or not value
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)):
-        raise ValueError(f"{attribute.name} must be a non-empty list of integers >= 1, got {value!r}")
-
-
-def _int_tuple_ge1_or_empty(_: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
-                                               for v in value):
-        raise ValueError(f"{attribute.name} must be a list of integers >= 1 (may be empty), got {value!r}")
-
-
-def _dropout(_: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
-        raise ValueError(f"{attribute.name} must be a number in [0, 1), got {value!r}")
+_int_tuple_ge1_or_empty = checked("a list of integers >= 1 (may be empty)",
+                                  tuple_of(attrs.validators.and_(integer, attrs.validators.ge(1)), min_length=0))
 
 
 @attrs.frozen(kw_only=True)
@@ -82,7 +70,7 @@ class UNetParams:
     #: sized for 8x8 digits on a CPU (docs/networks.md has the sizes for faces and CIFAR-10).
     channels: int = attrs.field(default=16, validator=positive_int)
     #: Width multiplier per level; the number of levels is its length.
-    channel_mult: tuple[int, ...] = attrs.field(default=(1, 2), validator=_positive_int_tuple)
+    channel_mult: tuple[int, ...] = attrs.field(default=(1, 2), validator=positive_int_vector)
     #: Residual blocks per level in the encoder (the decoder has one more per level).
     blocks: int = attrs.field(default=1, validator=positive_int)
     #: Feature-map sizes (longer side, after padding) at which blocks get self-attention.
@@ -92,7 +80,7 @@ class UNetParams:
     #: Attention heads (each attended width must be divisible by it).
     heads: int = attrs.field(default=4, validator=positive_int)
     #: Dropout before the second convolution of each residual block.
-    dropout: float = attrs.field(default=0.0, validator=_dropout)
+    dropout: float = attrs.field(default=0.0, validator=unit_interval_open_right)
     #: Upper bound on GroupNorm groups (``gcd(norm_groups, width)`` are used).
     norm_groups: int = attrs.field(default=8, validator=positive_int)
     #: Attention backend name (kind "attention"); ``auto`` can be replaced by $INTERPGEN_ATTENTION.

@@ -15,25 +15,14 @@ import attrs
 import torch
 from torch import Tensor, nn
 
+from interpgen.validators import any_int, optional_positive_int, positive_float
+
 from . import draws
 from .base import BuiltPrior
 from .shapes import event_shape_of, per_feature
-from .values import check_positive, nested_floats, numbers_of, optional_floats, positive_number, to_float
+from .values import check_positive, nested_floats, numbers_of, optional_floats, to_float
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _int(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{attribute.name} must be an int, got {type(value).__name__} {value!r}")
-
-
-def _optional_positive_int(instance: Any, attribute: Any, value: Any) -> None:
-    if value is None:
-        return
-    _int(instance, attribute, value)
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
 
 
 @attrs.frozen(kw_only=True)
@@ -50,13 +39,13 @@ class GaussianMixtureParams:
     stds: tuple[float | tuple[float, ...], ...] | None = attrs.field(default=None, converter=nested_floats)
     #: number of components when ``means`` is not given (learnable only): means start at
     #: ``init_scale * N(0, I)`` drawn with ``seed``, stds at 1, weights equal
-    components: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    components: int | None = attrs.field(default=None, validator=optional_positive_int)
     #: learn the mixture logits, means and log-stds with the model
     learnable: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     #: seed of the random start used with ``components``
-    seed: int = attrs.field(default=0, validator=_int)
+    seed: int = attrs.field(default=0, validator=any_int)
     #: spread of the random start of the means used with ``components``
-    init_scale: float = attrs.field(default=1.0, converter=to_float, validator=positive_number)
+    init_scale: float = attrs.field(default=1.0, converter=to_float, validator=positive_float)
 
     def __attrs_post_init__(self) -> None:
         if (self.means is None) == (self.components is None):

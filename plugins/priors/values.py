@@ -74,13 +74,6 @@ def positive(instance: Any, attribute: Any, value: Any) -> None:
     check_positive(attribute.name, value)
 
 
-def positive_number(instance: Any, attribute: Any, value: Any) -> None:
-    """attrs validator: one positive finite number (not a tuple)."""
-    if not _is_number(value):
-        raise TypeError(f"{attribute.name} must be a number, got {type(value).__name__} {value!r}")
-    check_positive(attribute.name, value)
-
-
 def check_positive(name: str, value: Any) -> None:
     for v in numbers_of(name, value):
         if v <= 0:

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from interpgen.config import Part
 from interpgen.protocols import Field, Interpolant, SampleResult, Sampler
+from interpgen.validators import optional_positive_int
 
 from interpgen_plugins.samplers.converted_field import ConvertedField
 from interpgen_plugins.samplers.fixed_step import EulerSampler
@@ -44,11 +45,6 @@ def _is_sampler(_: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise ValueError(f"{attribute.name} must not itself be a converted sampler")
 
 
-def _optional_steps(_: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"{attribute.name} must be an integer >= 1 or left out, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class ConvertedSampler:
     """Sample under the target ``schedule`` with the inner ``sampler`` (math.md 3.1).
@@ -60,7 +56,7 @@ class ConvertedSampler:
 
     schedule: Part("interpolant") = attrs.field(validator=_is_interpolant)
     sampler: Part("sampler") = attrs.field(factory=EulerSampler, validator=_is_sampler)
-    steps: int | None = attrs.field(default=None, validator=_optional_steps)
+    steps: int | None = attrs.field(default=None, validator=optional_positive_int)
 
     @property
     def stochastic(self) -> bool:

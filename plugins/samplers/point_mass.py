@@ -36,11 +36,11 @@ from torch import Tensor
 
 from interpgen.affine import DeterministicInterpolant
 from interpgen.protocols import Field, SampleResult
+from interpgen.sde import standard_normal_like
 from interpgen.tensors import batch_time
 from interpgen.validators import one_of, positive_float, positive_int
 
 from interpgen_plugins.samplers.converted_field import ConvertedField
-from interpgen_plugins.samplers.noise import standard_normal_like
 from interpgen_plugins.samplers.time_grid import time_grid
 
 

@@ -14,7 +14,8 @@ math.md 2.2):
 * ``euler``:   ``x + b(t1, x) Delta``;
 * ``none``:    no last step.
 
-With ``eps = 0`` each step is exactly the matching ODE step (Euler, Heun).
+With ``eps = 0`` each step is exactly the matching ODE step (Euler, Heun). The stepping loop and
+the Euler-Maruyama step are the kernel's (:mod:`interpgen.sde`).
 """
 
 from __future__ import annotations
@@ -27,22 +28,16 @@ from torch import Tensor
 
 from interpgen.config import Part
 from interpgen.protocols import Diffusion, Field, SampleResult
+from interpgen.sde import Step, euler_maruyama_step, integrate_sde
 from interpgen.tensors import batch_time, expand_like
-from interpgen_plugins.samplers.butcher import EULER, HEUN, ButcherTableau
+from interpgen_plugins.samplers.butcher import HEUN
 from interpgen_plugins.samplers.diffusions import OptimalDiffusion
 from interpgen_plugins.samplers.explicit_rk import RightHandSide, rk_step
-from interpgen_plugins.samplers.noise import standard_normal_like
 from interpgen_plugins.samplers.ode_sampler import velocity_of
 from interpgen_plugins.samplers.time_grid import sde_grid_name, time_grid
-from interpgen.validators import (
-    one_of, positive_float, positive_int, unit_interval_open_right)
+from interpgen.validators import checked, one_of, positive_float, positive_int, unit_interval_open_right
 
 LAST_STEPS: tuple[str, ...] = ("none", "mean", "tweedie", "euler")
-
-
-def _is_diffusion(_: object, attribute: attrs.Attribute, value: object) -> None:
-    if not isinstance(value, Diffusion):
-        raise TypeError(f"{attribute.name} must be a diffusion coefficient eps(t, interpolant), got {value!r}")
 
 
 def sde_drift(field: Field, diffusion: Diffusion) -> RightHandSide:
@@ -57,17 +52,14 @@ def sde_drift(field: Field, diffusion: Diffusion) -> RightHandSide:
 
 @attrs.frozen(kw_only=True)
 class SdeSampler:
-    """Shared parameters and sampling loop of the SDE samplers. A subclass names ``tableau``, the ODE method its
-    drift step uses (and reduces to exactly when ``eps = 0``), and ``noise_first``: whether the
-    noise increment ``sqrt(2 eps(t) dt) xi`` is added before the drift step (stochastic Heun) or
-    after it (Euler-Maruyama)."""
+    """Shared parameters, checks and last step of the SDE samplers; a subclass gives the one-step
+    rule (``_rule``) that the kernel's loop :func:`interpgen.sde.integrate_sde` runs over the grid."""
 
     stochastic: ClassVar[bool] = True
     sampler_name: ClassVar[str]
-    tableau: ClassVar[ButcherTableau]
-    noise_first: ClassVar[bool]
     steps: int = attrs.field(default=250, validator=positive_int)
-    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=_is_diffusion)
+    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=checked(
+        "a diffusion coefficient eps(t, interpolant)", attrs.validators.instance_of(Diffusion), error=TypeError))
     last_step: str = attrs.field(default="mean", validator=one_of(*LAST_STEPS))
     last_step_size: float = attrs.field(default=0.04, validator=positive_float)
     t_eps: float = attrs.field(default=1e-3, validator=unit_interval_open_right)
@@ -104,17 +96,8 @@ class SdeSampler:
         context = {} if field is None else {"interpolant": field.interpolant, "velocity": velocity_of(field), "x": x}
         return time_grid(self.grid, first, grid_end, self.steps, rho=self.rho, **context), last_size
 
-    def _step(self, field: Field, drift: RightHandSide, x: Tensor, t: float, dt: float, xi: Tensor) -> Tensor:
-        """One step from ``t`` to ``t + dt``: Euler-Maruyama ``x + f dt + sqrt(2 eps dt) xi``, or
-        stochastic Heun ``x^ = x + sqrt(2 eps dt) xi``, ``K1 = f(t, x^)``,
-        ``K2 = f(t + dt, x^ + dt K1)``, ``x^ + dt (K1 + K2) / 2`` (math.md 2.2, with ``K1`` at
-        ``t``)."""
-        eps = self.diffusion(batch_time(t, x.shape[0], like=x), field.interpolant)
-        increment = expand_like((2 * dt * eps).sqrt(), x) * xi
-        if self.noise_first:
-            x = x + increment
-        x, _, _ = rk_step(drift, t, x, dt, self.tableau)
-        return x if self.noise_first else x + increment
+    def _rule(self, field: Field, drift: RightHandSide) -> Step:  # pragma: no cover - each subclass
+        raise NotImplementedError
 
     def _final_step(self, field: Field, drift: RightHandSide, x: Tensor, t1: float, size: float) -> Tensor:
         t = batch_time(t1, x.shape[0], like=x)
@@ -139,12 +122,8 @@ class SdeSampler:
         times, last_size = self.grid_times(float(t_start), float(t_end), field, x0)
         drift = sde_drift(field, self.diffusion)
         before = field.nfe
-        x = x0
-        states = [x] if return_trajectory else None
-        for t, t_next in zip(times[:-1], times[1:]):
-            x = self._step(field, drift, x, t, t_next - t, standard_normal_like(x, generator))
-            if states is not None:
-                states.append(x)
+        states = [x0] if return_trajectory else None
+        x = integrate_sde(self._rule(field, drift), x0, times, generator=generator, states=states)
         if self.last_step != "none":
             x = self._final_step(field, drift, x, times[-1], last_size)
             if states is not None:
@@ -159,8 +138,9 @@ class EulerMaruyamaSampler(SdeSampler):
     (math.md 1.3, 2.2); 1 evaluation per step, plus 1 for a last step."""
 
     sampler_name: ClassVar[str] = "euler_maruyama"
-    tableau: ClassVar[ButcherTableau] = EULER
-    noise_first: ClassVar[bool] = False
+
+    def _rule(self, field: Field, drift: RightHandSide) -> Step:
+        return euler_maruyama_step(drift, lambda t: 2.0 * self.diffusion(t, field.interpolant))
 
 
 @attrs.frozen(kw_only=True)
@@ -170,5 +150,13 @@ class StochasticHeunSampler(SdeSampler):
     copied); 2 evaluations per step, plus 1 for a last step."""
 
     sampler_name: ClassVar[str] = "stochastic_heun"
-    tableau: ClassVar[ButcherTableau] = HEUN
-    noise_first: ClassVar[bool] = True
+
+    def _rule(self, field: Field, drift: RightHandSide) -> Step:
+        """``x^ = x + sqrt(2 eps dt) xi``, ``K1 = f(t, x^)``, ``K2 = f(t + dt, x^ + dt K1)``,
+        ``x^ + dt (K1 + K2) / 2`` (math.md 2.2)."""
+
+        def step(x: Tensor, t: float, dt: float, xi: Tensor | None) -> Tensor:
+            eps = self.diffusion(batch_time(t, x.shape[0], like=x), field.interpolant)
+            return rk_step(drift, t, x + expand_like((2 * dt * eps).sqrt(), x) * xi, dt, HEUN)[0]
+
+        return step

@@ -20,10 +20,7 @@ import attrs
 import torch
 from torch import Tensor
 
-
-def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+from interpgen.validators import positive_float
 
 
 def _bridge_variance(t: Tensor) -> Tensor:
@@ -92,7 +89,7 @@ class ABrownianGamma(GammaForm):
     (not clamped); ``gamma_gamma_dot = a (1 - 2t) / 2`` is finite everywhere.
     """
 
-    a: float = attrs.field(default=1.0, validator=_positive)
+    a: float = attrs.field(default=1.0, validator=positive_float)
 
     def gamma(self, t: Tensor) -> Tensor:
         return (self.a * _bridge_variance(t)).sqrt()

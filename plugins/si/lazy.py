@@ -27,21 +27,15 @@ both ends, hence ``default_t_eps`` 1e-3 for every prediction; the few-step sampl
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import attrs
 import torch
 from torch import Tensor
 
 from interpgen.affine import DeterministicInterpolant
+from interpgen.validators import positive_float
 
 _HALF_PI = 0.5 * math.pi
-
-
-def _positive_scale(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -51,7 +45,7 @@ class LazyVPInterpolant(DeterministicInterpolant):
     vanishes identically on data ``N(0, sigma_d^2 I)`` and Euler steps are exact there.
     ``cos`` is evaluated as a shifted ``sin`` so that ``alpha(1) = 0`` exactly."""
 
-    sigma_d: float = attrs.field(default=1.0, validator=_positive_scale)
+    sigma_d: float = attrs.field(default=1.0, validator=positive_float)
 
     def alpha(self, t: Tensor) -> Tensor:
         return self.sigma_d * torch.sin(_HALF_PI * (1.0 - t))
@@ -77,7 +71,7 @@ class PointMassInterpolant(DeterministicInterpolant):
     ``N(0, sigma_d^2 I)``.
     """
 
-    sigma_d: float = attrs.field(default=1.0, validator=_positive_scale)
+    sigma_d: float = attrs.field(default=1.0, validator=positive_float)
 
     @staticmethod
     def _bridge(t: Tensor) -> Tensor:

@@ -13,10 +13,14 @@ name                      alpha(t)                         beta(t)              
 ``vp``                    sqrt(1 - beta^2)                 exp(-(1-t)^2 (bmax-bmin)/4      0
                                                            - (1-t) bmin/2)
 ``encoding_decoding``     cos^2(pi t) 1[t <= 1/2]          cos^2(pi t) 1[t > 1/2]          non-zero
-``one_sided``             1 - t                            t                               0
 ``fm_ot``                 1 - (1 - sigma_min) t            t                               0
 ``mirror``                0                                1                               non-zero
 ========================  ===============================  ==============================  ==========
+
+One name per path: ``fm_ot`` takes ``0 < sigma_min < 1`` (at 0 it is ``linear``); ``trig`` needs a
+non-zero gamma (with gamma zero it is ``gvp``). ``one_sided`` is a preset: ``linear`` with gamma
+fixed to zero. The LSI plugin's ``lsi_bridge`` with ``schedule = "linear"`` is the path ``linear``
+with gamma ``a_brownian`` (``a = sigma^2``).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from typing import Any, ClassVar
 
 import attrs
 import torch
+from attrs.validators import gt, lt
 from torch import Tensor
 
 from interpgen.affine import DeterministicInterpolant
 from interpgen.config import Part
+from interpgen.validators import checked, nonnegative_float, number
 
-from .gammas import BrownianGamma, SineSquaredGamma
+from .gammas import BrownianGamma, SineSquaredGamma, ZeroGamma
 from .noisy import NoisyInterpolant, check_gamma, require_nonzero_gamma
 
 _HALF_PI = 0.5 * math.pi
@@ -44,11 +50,11 @@ def _cos_half_pi(t: Tensor) -> Tensor:
 
 # -- linear family ------------------------------------------------------------------------------
 
-class LinearSchedule:
-    """``alpha = 1 - t``, ``beta = t`` and their derivatives (math.md 1.8 ``linear``), shared by
-    the linear interpolants."""
-
-    __slots__ = ()
+@attrs.frozen(kw_only=True)
+class LinearInterpolant(NoisyInterpolant):
+    """``alpha = 1 - t``, ``beta = t``, plus any gamma (math.md 1.7, 1.8 ``linear``): rectified
+    flow / linear flow matching with gamma zero (the default), the SI ``linear`` interpolant
+    otherwise."""
 
     def alpha(self, t: Tensor) -> Tensor:
         return 1.0 - t
@@ -64,21 +70,13 @@ class LinearSchedule:
 
 
 @attrs.frozen(kw_only=True)
-class LinearInterpolant(LinearSchedule, NoisyInterpolant):
-    """``alpha = 1 - t``, ``beta = t``, plus any gamma (math.md 1.7, 1.8 ``linear``): rectified
-    flow / linear flow matching with gamma zero, the SI ``linear`` interpolant otherwise."""
+class OneSidedInterpolant(LinearInterpolant):
+    """Preset of ``linear`` with gamma = zero (fixed, not a parameter): ``alpha = 1 - t``,
+    ``beta = t``, the one-sided linear SI for a Gaussian base ``x0 ~ N(0, I)`` (math.md 1.8
+    ``one-sided-linear``). Pass ``gaussian_base=True`` to ``convert`` and ``target`` when the prior
+    is ``N(0, I)``, as intended."""
 
-
-@attrs.frozen(kw_only=True)
-class OneSidedInterpolant(LinearSchedule, DeterministicInterpolant):
-    """The one-sided linear SI: ``alpha = 1 - t``, ``beta = t``, gamma = 0, for a Gaussian base
-    ``x0 ~ N(0, I)`` (math.md 0, 1.8 ``one-sided-linear``). Pass ``gaussian_base=True`` to
-    ``convert`` and ``target`` when the prior is ``N(0, I)``, as intended."""
-
-
-def _sigma_min_in_range(instance: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not (0.0 <= value < 1.0):
-        raise ValueError(f"sigma_min must be in [0, 1), got {value!r}")
+    gamma: Part("gamma") = attrs.field(factory=ZeroGamma, init=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -87,7 +85,8 @@ class FMOTInterpolant(DeterministicInterpolant):
     ``beta = t``, gamma = 0. Note ``alpha(1) = sigma_min`` (1e-4 by default, not 0): the
     endpoint at t = 1 is the data smoothed by ``sigma_min`` times the base."""
 
-    sigma_min: float = attrs.field(default=1e-4, validator=_sigma_min_in_range)
+    sigma_min: float = attrs.field(default=1e-4, validator=checked(
+        "a number in (0, 1) (sigma_min = 0 is the path 'linear': use it)", number, gt(0), lt(1)))
 
     def alpha(self, t: Tensor) -> Tensor:
         return 1.0 - (1.0 - self.sigma_min) * t
@@ -124,6 +123,7 @@ class GVPInterpolant(NoisyInterpolant):
 
 def _gamma_below_one(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     check_gamma(instance, attribute, value)
+    require_nonzero_gamma(instance, attribute, value)
     grid = torch.linspace(0.0, 1.0, 2001, dtype=torch.float64)
     peak = float(value.gamma(grid).abs().max())
     if not peak < 1.0:
@@ -139,8 +139,10 @@ class TrigInterpolant(NoisyInterpolant):
 
     With ``r = sqrt(1 - g^2)``, ``r' = -g g' / r`` (from ``gamma_gamma_dot``, finite as long as
     ``g^2 < 1``, which is checked on a grid of [0, 1]); ``alpha' = r' cos - r (pi/2) sin`` and
-    ``beta' = r' sin + r (pi/2) cos``. With the zero gamma this is ``gvp``.
+    ``beta' = r' sin + r (pi/2) cos``. The gamma must not be zero (that path is ``gvp``).
     """
+
+    _why_gamma: ClassVar[str] = "with gamma zero the path is 'gvp' (alpha = cos(pi t/2), beta = sin(pi t/2)): use it"
 
     gamma: Part("gamma") = attrs.field(factory=BrownianGamma, validator=_gamma_below_one)
 
@@ -168,11 +170,6 @@ class TrigInterpolant(NoisyInterpolant):
 
 # -- variance preserving (score SDE) ------------------------------------------------------------
 
-def _nonnegative(instance: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
-
-
 def _above_beta_min(instance: Any, attribute: attrs.Attribute, value: float) -> None:
     if not (value > instance.beta_min and math.isfinite(value)):
         raise ValueError(f"beta_max must be > beta_min = {instance.beta_min!r}, got {value!r}")
@@ -193,7 +190,7 @@ class VPInterpolant(DeterministicInterpolant):
 
     singular_t_eps: ClassVar[float] = 1e-5
 
-    beta_min: float = attrs.field(default=0.1, validator=_nonnegative)
+    beta_min: float = attrs.field(default=0.1, validator=nonnegative_float)
     beta_max: float = attrs.field(default=20.0, validator=_above_beta_min)
 
     def _log_beta(self, t: Tensor) -> Tensor:
@@ -297,7 +294,7 @@ INTERPOLANTS: dict[str, type] = {
     "gvp": GVPInterpolant,
     "vp": VPInterpolant,
     "encoding_decoding": EncodingDecodingInterpolant,
-    "one_sided": OneSidedInterpolant,
+    "one_sided": OneSidedInterpolant,  # preset of linear (gamma zero)
     "fm_ot": FMOTInterpolant,
     "mirror": MirrorInterpolant,
 }
