@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from interpgen.registry import Registry
 from interpgen.validators import nonempty_str, positive_int
 
 from .attention import AttendFn, attention_backend
@@ -257,7 +258,7 @@ class UNet(nn.Module):
 
 
 def build_unet(params: UNetParams, *, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-               num_classes: int | None = None, registry: Any = None, **context: Any) -> UNet:
+               num_classes: int | None = None, registry: Registry, **context: Any) -> UNet:
     """The U-Net for images of shape ``in_shape`` predicting ``out_shape`` (same H, W)."""
     return UNet(tuple(in_shape), tuple(out_shape), params, attention_backend(params.attention, registry),
                 num_classes=num_classes)
