@@ -25,10 +25,6 @@ __all__ = ["BRIDGE_SCHEDULES", "LSIBridge", "LSISampler"]
 
 
 @hookimpl
-def interpgen_register_interpolants(registry: Any) -> None:
+def interpgen_register(registry: Any) -> None:
     registry.add("interpolant", "lsi_bridge", LSIBridge)
-
-
-@hookimpl
-def interpgen_register_samplers(registry: Any) -> None:
     registry.add("sampler", "lsi_sde", LSISampler)

@@ -1,6 +1,6 @@
 """The stochastic-interpolant plugin: gamma forms and interpolants (math.md 1).
 
-Registers, through the ``interpgen_register_interpolants`` hook,
+Registers, through the ``interpgen_register`` hook,
 
 * kind ``"gamma"``: ``zero``, ``brownian``, ``a_brownian`` (``a``), ``bsquared``, ``sinesquared``
   (:mod:`.gammas`);
@@ -39,12 +39,12 @@ __all__ = [
     "LinearInterpolant", "TrigInterpolant", "GVPInterpolant", "VPInterpolant",
     "EncodingDecodingInterpolant", "OneSidedInterpolant", "FMOTInterpolant", "MirrorInterpolant",
     "LazyVPInterpolant", "PointMassInterpolant", "LAZY_INTERPOLANTS",
-    "interpgen_register_interpolants",
+    "interpgen_register",
 ]
 
 
 @hookimpl
-def interpgen_register_interpolants(registry: Any) -> None:
+def interpgen_register(registry: Any) -> None:
     """Add the gamma forms (kind ``"gamma"``) and the interpolants (kind ``"interpolant"``)."""
     for name, cls in GAMMAS.items():
         registry.add("gamma", name, cls)
