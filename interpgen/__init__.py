@@ -7,7 +7,8 @@ The public API, imported lazily so ``import interpgen`` stays cheap::
     pipe.fit(ig.Train(steps=2000))
     samples = pipe.sample(1000, sampler=ig.part("sampler", "heun", steps=8))
 
-Plugins implement hooks marked with :data:`hookimpl` (see :mod:`interpgen.hookspecs`).
+Plugins implement hooks marked with :data:`hookimpl` (see :mod:`interpgen.hookspecs`): the one
+registration hook receives a :class:`Registry`; engine events arrive as :class:`TrainEvent`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from interpgen.plugin_manager import plugins, registry, reload_plugins
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Registry": "interpgen.registry",
+    "TrainEvent": "interpgen.hookspecs",
     "Pipeline": "interpgen.pipeline",
     "part": "interpgen.pipeline",
     "Samples": "interpgen.pipeline",

@@ -5,16 +5,23 @@ the part's recipe parameters) and an optional *build* function that turns a para
 the working object given the run's context (data shape, number of classes, ...). When ``build``
 is left out the params instance is the working object itself (interpolants, samplers, gammas).
 
+Plugins also add commands of the ``interpgen`` command line (:meth:`Registry.add_command`); they live
+in their own table, not among the parts. Every part and command records its owner (the plugin's
+entry-point name and its distribution).
+
 The kernel knows no part by name: everything here comes from plugins through
 :mod:`interpgen.hookspecs`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    import argparse
 
 #: The kinds every installation has; plugins may add further kinds by registering into them.
 CORE_KINDS: tuple[str, ...] = (
@@ -22,18 +29,50 @@ CORE_KINDS: tuple[str, ...] = (
     "network", "attention", "dataset", "gamma", "diffusion", "objective", "trainer",
 )
 
+#: Commands of the ``interpgen`` command line that belong to the kernel: no plugin may take these names.
+KERNEL_COMMANDS: tuple[str, ...] = ("train", "sample", "recipe", "plugins")
+
+#: The owner of what is registered from plain Python, outside any plugin's hook.
+PYTHON_OWNER: tuple[str, str] = ("<python>", "<python>")
+
 
 class RegistryError(ValueError):
     """A registration conflict or a lookup of a name that is not installed."""
 
 
-class UnknownNameError(RegistryError, LookupError):
-    """Raised by :meth:`Registry.get` for a name nobody registered."""
+@attrs.frozen(kw_only=True)
+class FailedPlugin:
+    """A plugin that failed to load: its entry-point name, distribution, the error, and the
+    ``(kind, name)`` pairs it registered (or tried to) before it failed."""
 
-    def __init__(self, kind: str, name: str, installed: list[str]):
+    name: str
+    distribution: str
+    error: str
+    provided: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"plugin {self.name!r} (distribution {self.distribution!r})"
+
+
+class UnknownNameError(RegistryError, LookupError):
+    """Raised by :meth:`Registry.get` for a name nobody registered. When plugins failed to load,
+    the message says which one would have provided the name, or that one of them may."""
+
+    def __init__(self, kind: str, name: str, installed: list[str], failed: Sequence[FailedPlugin] = ()):
         self.kind, self.name, self.installed = kind, name, installed
         listed = ", ".join(installed) if installed else "(none)"
-        super().__init__(f"unknown {kind} {name!r}; installed: {listed}")
+        super().__init__(f"unknown {kind} {name!r}; installed: {listed}{_failed_note(kind, name, failed)}")
+
+
+def _failed_note(kind: str, name: str, failed: Sequence[FailedPlugin]) -> str:
+    providers = [f for f in failed if (kind, name) in f.provided]
+    if providers:
+        return "".join(f"; {f.label} would have provided it but failed: {f.error}" for f in providers)
+    if failed:
+        labels = ", ".join(f"{f.name!r} (distribution {f.distribution!r})" for f in failed)
+        return f"; note: plugin(s) {labels} failed to load, and one of them may provide it"
+    return ""
 
 
 def _identity_build(params: Any, **context: Any) -> Any:
@@ -61,35 +100,42 @@ class Entry:
 
 @attrs.frozen(kw_only=True)
 class Command:
-    """A subcommand of ``interpgen`` added by a plugin: ``configure(parser)`` adds its arguments,
-    ``run(args)`` runs it and returns the exit status."""
+    """One command of the ``interpgen`` command line added by a plugin: ``configure(parser)`` adds
+    its arguments to an ``argparse.ArgumentParser``, ``run(args)`` runs it and returns the exit status."""
 
     name: str
-    run: Callable[[Any], int]
-    configure: Callable[[Any], None] | None
+    run: Callable[[argparse.Namespace], int]
+    configure: Callable[[argparse.ArgumentParser], None] | None
     help: str
     plugin: str
     distribution: str
 
 
-#: Commands of the kernel's own command line; no plugin may take these names.
-KERNEL_COMMANDS: tuple[str, ...] = ("train", "sample", "recipe", "plugins")
-
-
 class Registry:
-    """Named parts by kind. Registering a name twice is an error naming both owners."""
+    """Named parts by kind, and commands. Registering a name twice is an error naming both owners."""
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in CORE_KINDS}
         self._by_class: dict[type, Entry] = {}
-        self._owner: tuple[str, str] = ("<python>", "<python>")
-        #: ``interpgen_configure_converter`` implementations, applied to every recipe converter.
-        self.converter_hooks: list[Callable[..., None]] = []
         self._commands: dict[str, Command] = {}
+        self._owner: tuple[str, str] = PYTHON_OWNER
+        self._attempts: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        #: ``interpgen_configure_converter`` callers, applied to every recipe converter.
+        self.converter_hooks: list[Callable[..., None]] = []
+        #: The plugins that failed to load (set by the plugin loader); unknown-name errors cite them.
+        self.failed: list[FailedPlugin] = []
 
     # -- ownership, set by the plugin manager while a plugin's hook runs --------------------
     def set_owner(self, plugin: str, distribution: str) -> None:
         self._owner = (plugin, distribution)
+
+    def attempted(self, plugin: str, distribution: str) -> list[tuple[str, str]]:
+        """Every ``(kind, name)`` the plugin registered or tried to (commands as kind ``"command"``)."""
+        return list(self._attempts.get((plugin, distribution), []))
+
+    def _attempt(self, kind: str, name: str) -> tuple[str, str]:
+        self._attempts.setdefault(self._owner, []).append((kind, name))
+        return self._owner
 
     # -- registration ---------------------------------------------------------------------
     def add(self, kind: str, name: str, params: type, *, build: Callable[..., Any] | None = None,
@@ -99,13 +145,12 @@ class Registry:
         ``params`` must be an attrs class; ``build(params_instance, **context)`` makes the
         working object (omit it when the params instance is the object).
         """
-        if not isinstance(name, str) or not name or name != name.strip():
-            raise RegistryError(f"{kind} name must be a non-empty string without spaces at the ends, got {name!r}")
+        _check_name(kind, name)
+        plugin, distribution = self._attempt(kind, name)
         if not attrs.has(params):
             raise RegistryError(
                 f"{kind} {name!r}: params must be an attrs class (got {params!r}); "
                 "declare its recipe parameters with @attrs.frozen(kw_only=True)")
-        plugin, distribution = self._owner
         table = self._entries.setdefault(kind, {})
         if name in table:
             old = table[name]
@@ -124,35 +169,49 @@ class Registry:
         self._by_class[params] = entry
         return entry
 
-    def add_command(self, name: str, run: Callable[[Any], int], *, configure: Callable[[Any], None] | None = None,
-                    help: str = "") -> Command:  # noqa: A002 - argparse's word
-        """Add ``interpgen NAME``: ``configure(parser)`` adds its arguments, ``run(args) -> int``."""
-        plugin, distribution = self._owner
-        if not isinstance(name, str) or not name or not name.replace("-", "").replace("_", "").isalnum():
-            raise RegistryError(f"command name must be a word (letters, digits, - or _), got {name!r}")
+    def add_command(self, name: str, run: Callable[[argparse.Namespace], int], *,
+                    configure: Callable[[argparse.ArgumentParser], None] | None = None, help: str = "") -> Command:
+        """Add the subcommand ``interpgen NAME``: ``configure(parser)`` adds its arguments,
+        ``run(args)`` runs it and returns the exit status. The kernel's own commands
+        (``train``, ``sample``, ``recipe``, ``plugins``) cannot be taken."""
+        _check_name("command", name)
+        plugin, distribution = self._attempt("command", name)
+        if name.startswith("-"):
+            raise RegistryError(f"command name {name!r} must not start with '-'")
         if name in KERNEL_COMMANDS:
-            raise RegistryError(f"command {name!r} belongs to interpgen itself; plugin {plugin!r} "
-                                f"(distribution {distribution!r}) must choose another name")
+            raise RegistryError(
+                f"command {name!r} belongs to the interpgen kernel ({', '.join(KERNEL_COMMANDS)}); "
+                f"plugin {plugin!r} (distribution {distribution!r}) must choose another name")
+        if not callable(run):
+            raise RegistryError(f"command {name!r}: run must be callable, got {run!r}")
+        if configure is not None and not callable(configure):
+            raise RegistryError(f"command {name!r}: configure must be callable or None, got {configure!r}")
         if name in self._commands:
             old = self._commands[name]
-            raise RegistryError(f"command {name!r} is registered twice: by plugin {old.plugin!r} (distribution "
-                                f"{old.distribution!r}) and by plugin {plugin!r} (distribution {distribution!r})")
+            raise RegistryError(
+                f"command {name!r} is registered twice: by plugin {old.plugin!r} "
+                f"(distribution {old.distribution!r}) and by plugin {plugin!r} (distribution {distribution!r})")
         command = Command(name=name, run=run, configure=configure, help=help, plugin=plugin,
                           distribution=distribution)
         self._commands[name] = command
         return command
 
-    def commands(self) -> dict[str, Command]:
-        """The plugins' commands by name."""
-        return dict(sorted(self._commands.items()))
+    def drop_plugin(self, plugin: str, distribution: str | None = None) -> list[tuple[str, str]]:
+        """Forget every part and command ``plugin`` registered (of ``distribution``, when given);
+        used when a plugin fails. Returns the ``(kind, name)`` pairs dropped."""
 
-    def drop_plugin(self, plugin: str) -> None:
-        """Forget every entry ``plugin`` registered (used when its registration fails half-way)."""
-        for entry in [e for e in self if e.plugin == plugin]:
+        def owned(item: Entry | Command) -> bool:
+            return item.plugin == plugin and distribution in (None, item.distribution)
+
+        dropped: list[tuple[str, str]] = []
+        for entry in [e for e in self if owned(e)]:
             del self._entries[entry.kind][entry.name]
             del self._by_class[entry.params]
-        for name in [n for n, c in self._commands.items() if c.plugin == plugin]:
-            del self._commands[name]
+            dropped.append((entry.kind, entry.name))
+        for command in [c for c in self._commands.values() if owned(c)]:
+            del self._commands[command.name]
+            dropped.append(("command", command.name))
+        return dropped
 
     # -- lookup -----------------------------------------------------------------------------
     def kinds(self) -> list[str]:
@@ -164,22 +223,40 @@ class Registry:
     def get(self, kind: str, name: str) -> Entry:
         table = self._entries.get(kind)
         if table is None:
-            raise RegistryError(f"unknown kind {kind!r}; kinds: {', '.join(self.kinds())}")
+            raise RegistryError(f"unknown kind {kind!r}; kinds: {', '.join(self.kinds())}"
+                                f"{_failed_note(kind, name, self.failed)}")
         try:
             return table[name]
         except KeyError:
-            raise UnknownNameError(kind, name, sorted(table)) from None
+            raise UnknownNameError(kind, name, sorted(table), self.failed) from None
 
     def entry_for(self, params: Any) -> Entry | None:
         """The entry whose params class is ``type(params)`` (None for unregistered objects)."""
         return self._by_class.get(type(params))
 
     def create(self, kind: str, name: str, params: Any = None, **context: Any) -> Any:
+        """Build ``name``; the build context's ``registry`` is this registry unless given."""
+        context.setdefault("registry", self)
         return self.get(kind, name).create(params, **context)
+
+    def commands(self) -> dict[str, Command]:
+        """The commands plugins added, by name."""
+        return dict(sorted(self._commands.items()))
+
+    def command(self, name: str) -> Command:
+        try:
+            return self._commands[name]
+        except KeyError:
+            raise UnknownNameError("command", name, sorted(self._commands), self.failed) from None
 
     def __iter__(self) -> Iterator[Entry]:
         for table in self._entries.values():
             yield from table.values()
+
+
+def _check_name(kind: str, name: Any) -> None:
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise RegistryError(f"{kind} name must be a non-empty string without spaces at the ends, got {name!r}")
 
 
 def _first_line(doc: str | None) -> str:

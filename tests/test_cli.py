@@ -128,7 +128,7 @@ def test_old_model_table_is_refused_with_exit_2(workdir, capsys):
     assert "[model] table is now [network]" in err and "Traceback" not in err
     assert not (workdir / "run_bad").exists()
     # the same for an override that names the old table
-    err = _fails_before_training(workdir, capsys, "--set", "model.hidden=8")
+    err = _fails_before_training(workdir, capsys, "--set", "model.hidden=8", recipe=RECIPE)
     assert "[network]" in err and "@ model" in err
 
 

@@ -325,10 +325,10 @@ class _Rows:
 
 
 @pytest.mark.parametrize("transform", ["horizontal_flip", "vertical_flip", "negate"])
-def test_paired_transform_pairs_rows_with_their_transform(transform):
+def test_paired_transform_pairs_rows_with_their_transform(transform, registry):
     data = torch.randn(6, 1, 3, 4)
     affine = (torch.randn(1, 3, 4), torch.rand(1, 3, 4) + 0.5)
-    pairs = build_paired_transform(PairedTransform(data=_Rows(data, affine), transform=transform))
+    pairs = build_paired_transform(PairedTransform(data=_Rows(data, affine), transform=transform), registry=registry)
     assert isinstance(pairs, TransformedPairs) and pairs.paired
     x1, labels, x0 = next(pairs.batches(4, generator=torch.Generator().manual_seed(1)))
     expected = {"horizontal_flip": x0.flip(-1), "vertical_flip": x0.flip(-2), "negate": -x0}[transform]
@@ -339,9 +339,10 @@ def test_paired_transform_pairs_rows_with_their_transform(transform):
     torch.testing.assert_close(pairs.apply(affine[0] + affine[1] * m), shift + scale * pairs.apply(m))
 
 
-def test_paired_transform_rejects_a_flip_the_shape_cannot_take():
+def test_paired_transform_rejects_a_flip_the_shape_cannot_take(registry):
     with pytest.raises(ValueError, match=r"'vertical_flip' needs examples with at least 2 dimension\(s\)"):
-        build_paired_transform(PairedTransform(data=_Rows(torch.randn(4, 2), None), transform="vertical_flip"))
+        build_paired_transform(PairedTransform(data=_Rows(torch.randn(4, 2), None), transform="vertical_flip"),
+                               registry=registry)
 
 
 def test_paired_transform_of_a_registered_dataset(registry):

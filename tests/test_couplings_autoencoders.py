@@ -18,8 +18,8 @@ from interpgen_plugins.couplings import IndependentCoupling
 @pytest.fixture
 def registry() -> Registry:
     reg = Registry()
-    couplings_plugin.interpgen_register_couplings(reg)
-    autoencoders_plugin.interpgen_register_autoencoders(reg)
+    couplings_plugin.interpgen_register(reg)
+    autoencoders_plugin.interpgen_register(reg)
     return reg
 
 

@@ -1,5 +1,6 @@
-"""Plugin discovery: entry points one at a time, broken plugins skipped or fatal, disable list,
-duplicate names, misspelt hooks, and the ``interpgen plugins`` report."""
+"""Plugin discovery and failure handling: entry points one at a time; a plugin that fails in any way
+(import, hook raising, misspelt or removed hook, an argument the spec lacks, a duplicate name) is
+skipped with one warning, or is an error in strict mode; the disable list; ``interpgen plugins``."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
 from interpgen.plugin_manager import PluginLoadError, PluginLoadWarning, load_plugins
-from interpgen.registry import RegistryError
+from interpgen.registry import UnknownNameError
 
 GOOD = """
 import attrs
@@ -27,6 +29,24 @@ def interpgen_register(registry):
     registry.add("widget", "thing", Thing)
 """
 
+TYPO = """
+from interpgen import hookimpl
+
+@hookimpl
+def interpgen_register_interpolant(registry):
+    pass
+"""
+
+
+def _load_with_one_warning(**kwargs):
+    """Load non-strictly; return the plugin set and the one PluginLoadWarning's text."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_plugins(strict=False, **kwargs)
+    messages = [str(w.message) for w in caught if issubclass(w.category, PluginLoadWarning)]
+    assert len(messages) == 1, messages
+    return loaded, messages[0]
+
 
 def test_builtins_load_with_owner_and_distribution():
     loaded = load_plugins(strict=True)
@@ -35,13 +55,17 @@ def test_builtins_load_with_owner_and_distribution():
     assert entry.plugin == "si" and entry.distribution == "interpgen"
     for kind in ("interpolant", "prior", "coupling", "autoencoder", "sampler", "network", "dataset"):
         assert loaded.registry.names(kind), kind
+    assert "objective" in loaded.registry.kinds()
+    assert loaded.manager.get_plugin("interpgen:si") is not None
 
 
 def test_broken_plugin_is_skipped_with_a_warning_naming_it(fake_distribution):
     fake_distribution("broken-dist", {"broken": "ig_testplugin_missing_module"})
     fake_distribution("good-dist", {"good": "ig_testplugin_good"}, {"ig_testplugin_good.py": GOOD})
-    with pytest.warns(PluginLoadWarning, match=r"'broken' \(distribution 'broken-dist'\).*ModuleNotFoundError"):
-        loaded = load_plugins(strict=False)
+    loaded, message = _load_with_one_warning()
+    assert ("plugin 'broken' (distribution 'broken-dist') skipped: loading its entry point raised "
+            "ModuleNotFoundError") in message
+    assert message.endswith("switch this one off with INTERPGEN_DISABLE_PLUGINS=broken")
     assert [(f.name, f.distribution) for f in loaded.failed] == [("broken", "broken-dist")]
     assert "ig_testplugin_missing_module" in loaded.failed[0].error
     # every other plugin keeps working, a new kind included
@@ -52,64 +76,95 @@ def test_broken_plugin_is_skipped_with_a_warning_naming_it(fake_distribution):
 def test_strict_mode_makes_a_broken_plugin_an_error(fake_distribution, monkeypatch):
     fake_distribution("broken-dist", {"broken": "ig_testplugin_missing_module"})
     monkeypatch.setenv("INTERPGEN_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginLoadError, match="'broken' \\(distribution 'broken-dist'\\)"):
+    with pytest.raises(PluginLoadError, match=r"'broken' \(distribution 'broken-dist'\) failed to load: "
+                                              r"loading its entry point raised ModuleNotFoundError.*INTERPGEN_DISABLE_PLUGINS=broken"):
         load_plugins()
 
 
 def test_plugin_whose_hook_raises_is_skipped_and_leaves_nothing_behind(fake_distribution):
-    source = GOOD + """
-@hookimpl
-def interpgen_register_priors(registry):
-    raise RuntimeError("cannot reach the moon")
-"""
+    source = GOOD.replace('registry.add("widget", "thing", Thing)',
+                          'registry.add("widget", "thing", Thing)\n    raise RuntimeError("cannot reach the moon")')
     fake_distribution("half-dist", {"half": "ig_testplugin_half"}, {"ig_testplugin_half.py": source})
-    with pytest.warns(PluginLoadWarning, match="cannot reach the moon"):
-        loaded = load_plugins(strict=False)
-    assert "widget" not in loaded.registry.kinds() or loaded.registry.names("widget") == []
-    assert [f.name for f in loaded.failed] == ["half"]
+    loaded, message = _load_with_one_warning()
+    assert ("plugin 'half' (distribution 'half-dist') skipped: its interpgen_register hook raised "
+            "RuntimeError: cannot reach the moon") in message
+    assert "INTERPGEN_DISABLE_PLUGINS=half" in message
+    assert loaded.registry.names("widget") == []
+    assert [(f.name, f.provided) for f in loaded.failed] == [("half", (("widget", "thing"),))]
+    assert loaded.manager.get_plugin("half-dist:half") is None
+    # a part the failed plugin would have provided says so
+    with pytest.raises(UnknownNameError, match=r"unknown widget 'thing'; installed: \(none\); plugin 'half' "
+                                               r"\(distribution 'half-dist'\) would have provided it but failed: "
+                                               r"its interpgen_register hook raised RuntimeError: cannot reach"):
+        loaded.registry.get("widget", "thing")
+    # any other unknown name notes that a plugin failed and might have provided it
+    with pytest.raises(UnknownNameError, match=r"unknown interpolant 'powr'; installed: .*; note: plugin\(s\) "
+                                               r"'half' \(distribution 'half-dist'\) failed to load"):
+        loaded.registry.get("interpolant", "powr")
+
+
+def test_a_recipe_naming_a_part_of_a_failed_plugin_says_so(fake_distribution):
+    from interpgen.recipe import structure_recipe
+    from interpgen.config import RecipeError
+
+    source = GOOD.replace("class Thing", "class Power").replace('"widget", "thing", Thing)',
+                                                                '"interpolant", "pow", Power)\n    1 / 0')
+    fake_distribution("pow-dist", {"pow": "ig_testplugin_pow"}, {"ig_testplugin_pow.py": source})
+    loaded, _ = _load_with_one_warning()
+    with pytest.raises(RecipeError, match=r"unknown interpolant 'pow'.*plugin 'pow' \(distribution 'pow-dist'\) "
+                                          r"would have provided it but failed: .*ZeroDivisionError.*@ interpolant"):
+        structure_recipe({"data": {"name": "moons"}, "interpolant": {"name": "pow"}}, loaded.registry)
 
 
 def test_disable_list_switches_plugins_off(monkeypatch):
-    monkeypatch.setenv("INTERPGEN_DISABLE_PLUGINS", "priors, couplings")
+    monkeypatch.setenv("INTERPGEN_DISABLE_PLUGINS", "priors, interpgen:couplings")
     loaded = load_plugins(strict=True)
     assert loaded.registry.names("prior") == []
     assert loaded.registry.names("coupling") == []
     assert loaded.registry.names("interpolant")
 
 
-def test_a_name_registered_twice_names_both_owners(fake_distribution):
-    source = """
-import attrs
-from interpgen import hookimpl
-
-@attrs.frozen(kw_only=True)
-class MyLinear:
-    pass
-
-@hookimpl
-def interpgen_register_interpolants(registry):
-    registry.add("interpolant", "linear", MyLinear)
-"""
+def test_a_duplicate_name_skips_the_second_plugin_naming_both_owners(fake_distribution):
+    source = GOOD.replace('registry.add("widget", "thing", Thing)', """registry.add("widget", "thing", Thing)
+    registry.add("interpolant", "linear", type("MyLinear", (Thing,), {}))""")
     fake_distribution("dupe-dist", {"dupe": "ig_testplugin_dupe"}, {"ig_testplugin_dupe.py": source})
-    with pytest.raises(RegistryError) as info:
-        load_plugins(strict=False)
-    message = str(info.value)
-    assert "'linear' is registered twice" in message
-    assert "plugin 'si' (distribution 'interpgen')" in message
-    assert "plugin 'dupe' (distribution 'dupe-dist')" in message
+    loaded, message = _load_with_one_warning()
+    assert "plugin 'dupe' (distribution 'dupe-dist') skipped" in message
+    assert ("interpolant 'linear' is registered twice: by plugin 'si' (distribution 'interpgen') and by plugin "
+            "'dupe' (distribution 'dupe-dist')") in message
+    assert "INTERPGEN_DISABLE_PLUGINS=dupe" in message
+    # the first owner keeps its name, the second plugin leaves nothing behind
+    assert loaded.registry.get("interpolant", "linear").plugin == "si"
+    assert loaded.registry.names("widget") == []
+    assert loaded.failed[0].provided == (("widget", "thing"), ("interpolant", "linear"))
+    with pytest.raises(PluginLoadError, match="'linear' is registered twice"):
+        load_plugins(strict=True)
 
 
-def test_misspelt_hook_is_reported(fake_distribution):
-    source = """
-from interpgen import hookimpl
+def test_misspelt_hook_skips_only_that_plugin(fake_distribution):
+    fake_distribution("typo-dist", {"typo": "ig_testplugin_typo"}, {"ig_testplugin_typo.py": TYPO})
+    fake_distribution("good-dist", {"good": "ig_testplugin_good"}, {"ig_testplugin_good.py": GOOD})
+    loaded, message = _load_with_one_warning()
+    assert message.startswith("interpgen plugin 'typo' (distribution 'typo-dist') skipped: it implements "
+                              "interpgen_register_interpolant, a hook interpgen does not define "
+                              "(did you mean interpgen_register?)")
+    assert message.endswith("INTERPGEN_DISABLE_PLUGINS=typo")
+    assert [f.name for f in loaded.failed] == ["typo"]
+    assert loaded.registry.get("widget", "thing").plugin == "good"
+    assert {"linear", "trig", "gvp", "vp"} <= set(loaded.registry.names("interpolant"))
+    with pytest.raises(PluginLoadError, match="'typo' \\(distribution 'typo-dist'\\) failed to load: it implements "
+                                              "interpgen_register_interpolant, a hook interpgen does not define"):
+        load_plugins(strict=True)
 
-@hookimpl
-def interpgen_register_interpolant(registry):
-    pass
-"""
-    fake_distribution("typo-dist", {"typo": "ig_testplugin_typo"}, {"ig_testplugin_typo.py": source})
-    with pytest.raises(PluginLoadError, match="interpgen_register_interpolant"):
-        load_plugins(strict=False)
+
+def test_a_removed_hook_names_the_replacement(fake_distribution):
+    source = TYPO.replace("interpgen_register_interpolant(", "interpgen_register_priors(")
+    fake_distribution("old-dist", {"old": "ig_testplugin_old"}, {"ig_testplugin_old.py": source})
+    loaded, message = _load_with_one_warning()
+    assert ("plugin 'old' (distribution 'old-dist') skipped: it implements interpgen_register_priors, a hook "
+            "interpgen no longer has; use the one registration hook interpgen_register(registry) instead, "
+            "e.g. registry.add('prior', name, ParamsClass)") in message
+    assert [f.name for f in loaded.failed] == ["old"]
 
 
 def test_hookimpl_with_an_argument_the_spec_lacks_fails_that_plugin(fake_distribution):
@@ -121,16 +176,21 @@ def interpgen_register(registry, colour):
     pass
 """
     fake_distribution("args-dist", {"args": "ig_testplugin_args"}, {"ig_testplugin_args.py": source})
-    with pytest.warns(PluginLoadWarning, match="colour"):
-        loaded = load_plugins(strict=False)
+    loaded, message = _load_with_one_warning()
+    assert ("plugin 'args' (distribution 'args-dist') skipped: its hook interpgen_register takes argument(s) "
+            "'colour' that interpgen does not pass; the hook is interpgen_register(registry)") in message
     assert [f.name for f in loaded.failed] == ["args"]
+
+
+def _cli(*args, env):
+    return subprocess.run([sys.executable, "-m", "interpgen.cli", *args], env=env, capture_output=True, text=True)
 
 
 def test_plugins_json_lists_every_kind_and_failures(fake_distribution, tmp_path):
     root = fake_distribution("broken-dist", {"broken": "ig_testplugin_missing_module"})
     env = {**os.environ, "PYTHONPATH": str(root)}
-    out = subprocess.run([sys.executable, "-m", "interpgen.cli", "plugins", "--json"], env=env,
-                         capture_output=True, text=True, check=True)
+    out = _cli("plugins", "--json", env=env)
+    assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     for kind in ("interpolant", "prior", "coupling", "autoencoder", "sampler"):
         assert report[kind], kind
@@ -139,9 +199,22 @@ def test_plugins_json_lists_every_kind_and_failures(fake_distribution, tmp_path)
     assert report["failed"] == [{"name": "broken", "distribution": "broken-dist",
                                  "error": report["failed"][0]["error"]}]
     assert "ModuleNotFoundError" in report["failed"][0]["error"]
-    table = subprocess.run([sys.executable, "-m", "interpgen.cli", "plugins"], env=env,
-                           capture_output=True, text=True, check=True).stdout
+    table = _cli("plugins", env=env).stdout
     assert "interpolant" in table and "linear" in table and "FAILED  broken (broken-dist)" in table
+
+
+def test_cli_keeps_working_with_a_misspelt_plugin_and_strict_mode_exits_2(fake_distribution):
+    root = fake_distribution("typo-dist", {"typo": "ig_testplugin_typo"}, {"ig_testplugin_typo.py": TYPO})
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = _cli("plugins", env=env)
+    assert out.returncode == 0 and "linear" in out.stdout
+    assert out.stderr.count("PluginLoadWarning") == 1 and "INTERPGEN_DISABLE_PLUGINS=typo" in out.stderr
+    out = _cli("plugins", env={**env, "INTERPGEN_STRICT_PLUGINS": "1"})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: interpgen plugin 'typo' (distribution 'typo-dist') failed to load")
+    assert len(out.stderr.strip().splitlines()) == 1
+    out = _cli("plugins", env={**env, "INTERPGEN_STRICT_PLUGINS": "1", "INTERPGEN_DISABLE_PLUGINS": "typo"})
+    assert out.returncode == 0 and out.stderr == ""
 
 
 def test_a_plugin_can_teach_the_recipe_converter(fake_distribution):

@@ -27,7 +27,7 @@ LOG_2PI = math.log(2 * math.pi)
 @pytest.fixture
 def registry() -> Registry:
     reg = Registry()
-    priors_plugin.interpgen_register_priors(reg)
+    priors_plugin.interpgen_register(reg)
     reg.add("dataset", "blobs", BlobsParams, build=build_blobs)
     return reg
 

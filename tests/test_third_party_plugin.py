@@ -32,6 +32,19 @@ def test_listed_with_its_distribution():
     assert rows["power"]["plugin"] == "power" and rows["power"]["distribution"] == DIST
 
 
+def test_registered_through_the_one_registration_hook():
+    import interpgen_power
+    from interpgen.hookspecs import REMOVED_HOOKS
+    from interpgen.plugin_manager import load_plugins
+
+    assert not [hook for hook in REMOVED_HOOKS if hasattr(interpgen_power, hook)]
+    loaded = load_plugins(strict=True)
+    assert loaded.failed == []
+    assert loaded.manager.get_plugin(f"{DIST}:power") is interpgen_power
+    entry = loaded.registry.get("interpolant", "power")
+    assert (entry.plugin, entry.distribution, entry.params) == ("power", DIST, interpgen_power.PowerInterpolant)
+
+
 def test_schedule_derivatives_match_autograd():
     from interpgen.plugin_manager import registry
 

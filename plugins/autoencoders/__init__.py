@@ -9,9 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from interpgen.hookspecs import hookimpl
+from interpgen import Registry, hookimpl
 
 from .conv import ConvAutoencoder, ConvAutoencoderParams, build_conv
 from .dense import DenseAutoencoder, DenseAutoencoderParams, build_dense
@@ -25,7 +23,8 @@ __all__ = ["ConvAutoencoder", "ConvAutoencoderParams", "DenseAutoencoder", "Dens
 
 
 @hookimpl
-def interpgen_register_autoencoders(registry: Any) -> None:
+def interpgen_register(registry: Registry) -> None:
+    """Add the autoencoders (kind ``"autoencoder"``)."""
     registry.add("autoencoder", "identity", IdentityAutoencoder)
     registry.add("autoencoder", "conv", ConvAutoencoderParams, build=build_conv)
     registry.add("autoencoder", "dense", DenseAutoencoderParams, build=build_dense)

@@ -11,16 +11,14 @@ Couplings (kind ``"coupling"``):
 * ``class_ot`` (``seed``): exact OT inside each label group;
 * ``paired``: the data's own pairs (data-to-data, reflow).
 
-Data sources (kind ``"dataset"``, registered through ``interpgen_register``): ``paired`` (an .npz of
+Data sources (kind ``"dataset"``): ``paired`` (an .npz of
 x0/x1 pairs, as written by ``interpgen reflow``) and ``paired_transform`` (another dataset's rows
 and a transform of each, e.g. mirror images).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from interpgen.hookspecs import hookimpl
+from interpgen import Registry, hookimpl
 
 from .class_ot import ClassOTCoupling, ClassOTParams, build_class_ot
 from .exact_ot import ExactOTCoupling
@@ -39,16 +37,13 @@ __all__ = [
 
 
 @hookimpl
-def interpgen_register_couplings(registry: Any) -> None:
+def interpgen_register(registry: Registry) -> None:
+    """Add the couplings (kind ``"coupling"``) and the paired data sources (kind ``"dataset"``)."""
     registry.add("coupling", "independent", IndependentCoupling)
     registry.add("coupling", "exact_ot", ExactOTCoupling)
     registry.add("coupling", "sinkhorn", SinkhornParams, build=build_sinkhorn)
     registry.add("coupling", "schrodinger_bridge", SchrodingerBridgeParams, build=build_schrodinger_bridge)
     registry.add("coupling", "class_ot", ClassOTParams, build=build_class_ot)
     registry.add("coupling", "paired", PairedCoupling)
-
-
-@hookimpl
-def interpgen_register(registry: Any) -> None:
     registry.add("dataset", "paired", PairedArrays, build=build_paired)
     registry.add("dataset", "paired_transform", PairedTransform, build=build_paired_transform)

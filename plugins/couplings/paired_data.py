@@ -26,6 +26,7 @@ from torch import Tensor
 
 from interpgen.tensors import check_shard
 from interpgen.config import Part
+from interpgen.registry import Registry
 from interpgen.validators import nonempty_str, one_of, optional_name
 
 
@@ -224,10 +225,9 @@ class TransformedPairs:
         return self.apply(shift)[0], self.apply(scale)[0]
 
 
-def build_paired_transform(params: PairedTransform, *, registry: Any = None, **context: Any) -> TransformedPairs:
-    if registry is None:
-        from interpgen.plugin_manager import registry as default_registry
-        registry = default_registry()
+def build_paired_transform(params: PairedTransform, *, registry: Registry, **context: Any) -> TransformedPairs:
+    """The pairs ``(transform(x), x)`` of ``params.data``, built through the build context's ``registry``
+    when it is a registered dataset's parameters (used as it is when it is a data source object)."""
     entry = registry.entry_for(params.data)
     source = entry.create(params.data, registry=registry, **context) if entry is not None else params.data
     pairs = TransformedPairs(source, params.transform)

@@ -16,7 +16,7 @@ See docs/data.md for every parameter.
 
 from __future__ import annotations
 
-from interpgen.hookspecs import hookimpl
+from interpgen import Registry, hookimpl
 
 from .array_file import ArrayFile, build_array
 from .bundled import Digits, Faces, build_digits, build_faces
@@ -28,11 +28,12 @@ from .synthetic import SYNTHETIC_TARGETS, SyntheticSource, build_synthetic
 from .table import Table, build_table
 
 __all__ = ["ArrayFile", "Digits", "Faces", "FiniteSource", "HeldOutSplit", "Hub", "ImageFolder", "SyntheticSource",
-           "Table", "interpgen_register_datasets"]
+           "Table", "interpgen_register"]
 
 
 @hookimpl
-def interpgen_register_datasets(registry) -> None:  # noqa: ANN001 - the kernel's Registry
+def interpgen_register(registry: Registry) -> None:
+    """Add the data sets (kind ``"dataset"``)."""
     for name, params_cls in SYNTHETIC_TARGETS.items():
         registry.add("dataset", name, params_cls, build=build_synthetic)
     registry.add("dataset", "array", ArrayFile, build=build_array)

@@ -9,7 +9,7 @@ by name in the registry, so a plugin's own backend works the same way.
 
 from __future__ import annotations
 
-from interpgen.hookspecs import hookimpl
+from interpgen import Registry, hookimpl
 
 from .attention import (AutoAttention, MathAttention, SdpaAttention, XformersAttention, attention_backend,
                         register_attention_backends)
@@ -20,11 +20,12 @@ from .unet import UNet, UNetParams, build_unet
 
 __all__ = ["MLP", "AutoAttention", "DiT", "DiTParams", "FourierTimeEmbedding", "MLPParams", "MathAttention",
            "SdpaAttention", "SinusoidalTimeEmbedding", "UNet", "UNetParams", "XformersAttention",
-           "attention_backend", "interpgen_register_networks"]
+           "attention_backend", "interpgen_register"]
 
 
 @hookimpl
-def interpgen_register_networks(registry) -> None:  # noqa: ANN001 - the kernel's Registry
+def interpgen_register(registry: Registry) -> None:
+    """Add the networks (kind ``"network"``) and attention backends (kind ``"attention"``)."""
     registry.add("network", "mlp", MLPParams, build=build_mlp)
     registry.add("network", "unet", UNetParams, build=build_unet)
     registry.add("network", "dit", DiTParams, build=build_dit)

@@ -47,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from interpgen.registry import Registry
+
 #: Environment variable that replaces the backend name ``auto``.
 ATTENTION_ENV = "INTERPGEN_ATTENTION"
 #: Oldest xformers release supported (the first whose wheels install beside torch >= 2.10).
@@ -248,7 +250,7 @@ def build_auto(params: AutoAttentionParams, **context: Any) -> AutoAttention:
     return AutoAttention()
 
 
-def register_attention_backends(registry: Any) -> None:
+def register_attention_backends(registry: Registry) -> None:
     registry.add("attention", "math", MathAttentionParams, build=build_math)
     registry.add("attention", "sdpa", SdpaAttentionParams, build=build_sdpa)
     registry.add("attention", "xformers", XformersAttentionParams, build=build_xformers)
@@ -264,13 +266,9 @@ def resolve_attention_name(name: str) -> str:
     return name
 
 
-def attention_backend(name: str, registry: Any = None) -> AttendFn:
+def attention_backend(name: str, registry: Registry) -> AttendFn:
     """The backend callable registered as ``name`` (after :func:`resolve_attention_name`), built
-    from the registry passed in the network's build context (the process registry when None)."""
-    if registry is None:
-        from interpgen.plugin_manager import registry as default_registry
-
-        registry = default_registry()
+    from ``registry``: the one passed in the network's build context."""
     resolved = resolve_attention_name(name)
     try:
         entry = registry.get("attention", resolved)

@@ -41,6 +41,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
+from interpgen.registry import Registry
 from interpgen.validators import nonempty_str, one_of, optional_positive_int, positive_float, positive_int
 
 from .attention import AttendFn, attention_backend
@@ -227,7 +228,7 @@ class DiT(nn.Module):
 
 
 def build_dit(params: DiTParams, *, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-              num_classes: int | None = None, registry: Any = None, **context: Any) -> DiT:
+              num_classes: int | None = None, registry: Registry, **context: Any) -> DiT:
     """The DiT for latents of shape ``in_shape`` predicting ``out_shape`` (same H, W)."""
     return DiT(tuple(in_shape), tuple(out_shape), params, attention_backend(params.attention, registry),
                num_classes=num_classes)

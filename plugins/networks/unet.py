@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from interpgen.registry import Registry
 from interpgen.validators import (checked, integer, nonempty_str, positive_int, positive_int_vector, tuple_of,
                                   unit_interval_open_right)
 
@@ -245,7 +246,7 @@ class UNet(nn.Module):
 
 
 def build_unet(params: UNetParams, *, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-               num_classes: int | None = None, registry: Any = None, **context: Any) -> UNet:
+               num_classes: int | None = None, registry: Registry, **context: Any) -> UNet:
     """The U-Net for images of shape ``in_shape`` predicting ``out_shape`` (same H, W)."""
     return UNet(tuple(in_shape), tuple(out_shape), params, attention_backend(params.attention, registry),
                 num_classes=num_classes)

@@ -7,9 +7,7 @@ an object following :class:`interpgen.protocols.Prior`.
 
 from __future__ import annotations
 
-from typing import Any
-
-from interpgen.hookspecs import hookimpl
+from interpgen import Registry, hookimpl
 
 from .base import BuiltPrior
 from .dataset import DatasetPrior, DatasetPriorParams, build_dataset_prior
@@ -27,7 +25,8 @@ __all__ = [
 
 
 @hookimpl
-def interpgen_register_priors(registry: Any) -> None:
+def interpgen_register(registry: Registry) -> None:
+    """Add the priors (kind ``"prior"``)."""
     registry.add("prior", "gaussian", GaussianParams, build=build_gaussian)
     registry.add("prior", "diagonal_gaussian", DiagonalGaussianParams, build=build_diagonal_gaussian)
     registry.add("prior", "gmm", GaussianMixtureParams, build=build_gmm)

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from interpgen.config import Part
 from interpgen.protocols import DataSource
+from interpgen.registry import Registry
 
 from .base import BuiltPrior
 from .shapes import event_shape_of
@@ -68,14 +69,11 @@ class DatasetPrior(BuiltPrior):
         return f"event_shape={self.event_shape}, source={self.description}"
 
 
-def build_dataset_prior(params: DatasetPriorParams, *, event_shape: tuple[int, ...], registry: Any = None,
+def build_dataset_prior(params: DatasetPriorParams, *, event_shape: tuple[int, ...], registry: Registry,
                         root: Any = None, **context: Any) -> DatasetPrior:
     """Build the data source named by ``params.data`` through the registry (with this run's
     context) and check that its event shape is the data's."""
     shape = event_shape_of(event_shape, DatasetPrior.prior_name)
-    if registry is None:
-        from interpgen.plugin_manager import registry as default_registry
-        registry = default_registry()
     entry = registry.entry_for(params.data)
     context.pop("num_classes", None)  # describes the main data, not this source
     if entry is not None:

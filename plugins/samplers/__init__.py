@@ -16,9 +16,7 @@ Diffusions (kind ``"diffusion"``): ``zero``, ``constant``, ``optimal``, ``sigma`
 
 from __future__ import annotations
 
-from typing import Any
-
-from interpgen.hookspecs import hookimpl
+from interpgen import Registry, hookimpl
 from interpgen_plugins.samplers.diffusions import (
     ConstantDiffusion, DecreasingDiffusion, IncreasingDecreasingDiffusion, LinearDiffusion,
     OptimalDiffusion, SigmaDiffusion, ZeroDiffusion)
@@ -52,7 +50,8 @@ DIFFUSIONS: dict[str, type] = {
 
 
 @hookimpl
-def interpgen_register_samplers(registry: Any) -> None:
+def interpgen_register(registry: Registry) -> None:
+    """Add the samplers (kind ``"sampler"``) and diffusion coefficients (kind ``"diffusion"``)."""
     for name, cls in SAMPLERS.items():
         registry.add("sampler", name, cls)
     for name, cls in DIFFUSIONS.items():
