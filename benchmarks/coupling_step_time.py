@@ -1,5 +1,5 @@
 """Training-step time of each coupling through the trainer (`Pipeline.fit`), with and without
-pairing the next batch ahead (interpgen.pair_ahead).
+pairing the next batch ahead (interpgen.train.pair_ahead).
 
     python benchmarks/coupling_step_time.py [--batches 256 1024] [--steps 200] [--repeats 3]
 

@@ -132,7 +132,7 @@ def _interpgen_model(name: str, args: argparse.Namespace, coupling: str = "indep
 def _interpgen_scores(pipe, args: argparse.Namespace, ref: torch.Tensor) -> dict:
     sw2 = {}
     for nfe in args.nfe:
-        x = pipe.sample(args.num, sampler="euler", steps=nfe, seed=args.seed)
+        x = pipe.sample(args.num, sampler="euler", steps=nfe, seed=args.seed).x
         sw2[nfe] = score(x, ref)
     return {"sw2": sw2, "straightness": measure_straightness(pipe, 1000, steps=100, seed=args.seed)}
 

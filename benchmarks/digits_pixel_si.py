@@ -7,11 +7,11 @@ What it does.
    U-Net, scikit-learn's 8x8 digits scaled to [-1, 1], 20% held out) through the command line
    (``interpgen train``) for the recipe's fixed budget of ``train.steps`` steps at
    ``train.batch_size`` (unless ``--steps`` changes it), with one intra-op thread.
-2. Evaluates the run with ``interpgen.evaluate.evaluate_run`` (what ``interpgen eval`` runs) at
+2. Evaluates the run with ``interpgen_plugins.eval.evaluate.evaluate_run`` (what ``interpgen eval`` runs) at
    several sampler step counts: samples are drawn with the held-out labels (cycled) and compared
    with the 359 held-out digits in model space.
 3. Reports, in the feature space of the cached digits classifier
-   (:mod:`interpgen.feature_classifier`, its held-out accuracy included):
+   (:mod:`interpgen_plugins.eval.feature_classifier`, its held-out accuracy included):
 
    * ``samples vs held-out``: squared Fréchet distance of 359 samples to the 359 held-out digits;
    * ``matched`` and ``held-out half vs half``: the held-out digits are cut at random into halves
@@ -91,7 +91,7 @@ def unseen_rows_protocol(pipe, source, steps_list, seed: int = 0) -> dict:
     real = feature_frechet_distance(classifier_features(trained.model, train_x[a]), feats_b)
     rows = []
     for steps in steps_list:
-        x = pipe.sample(half, steps=steps, seed=seed, labels=train_y[a], data_space=False)
+        x = pipe.sample(half, steps=steps, seed=seed, labels=train_y[a], data_space=False).x
         rows.append({"sampler_steps": steps,
                      "fd_samples": feature_frechet_distance(classifier_features(trained.model, x), feats_b)})
     return {"classifier_test_accuracy": trained.test_accuracy, "half_size": half, "fd_real_halves": real,
@@ -242,7 +242,7 @@ def write_sample_grid(pipe, steps: int = 16) -> None:
     import matplotlib.pyplot as plt
 
     labels = torch.arange(10).repeat_interleave(10)
-    x = pipe.sample(100, steps=steps, seed=1, labels=labels).clamp(0, 16)
+    x = pipe.sample(100, steps=steps, seed=1, labels=labels).x.clamp(0, 16)
     grid = x.reshape(10, 10, 8, 8).permute(0, 2, 1, 3).reshape(80, 80)
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(grid.numpy(), cmap="gray_r", vmin=0, vmax=16)

@@ -22,7 +22,7 @@ the same model and scored against fresh data:
 
 Quality, in model space against the data set's ``reference`` rows: sliced Wasserstein-2 (2048
 projections) for vector data; for labelled image data (e.g. digits) the squared Frechet distance in
-the feature space of the data's small classifier (:mod:`interpgen.feature_classifier`).
+the feature space of the data's small classifier (:mod:`interpgen_plugins.eval.feature_classifier`).
 
     python benchmarks/fast_sampling.py --train            # trains the 2D suite into /tmp/fast_runs
     python benchmarks/fast_sampling.py --runs /tmp/fast_runs/checkerboard /tmp/fast_runs/moons
@@ -100,7 +100,7 @@ def data_source(pipe: Pipeline) -> Any:
 
 class Quality:
     """Sliced W2 for vector data; for labelled image data the squared Frechet distance in the
-    feature space of the data's small classifier (:mod:`interpgen.feature_classifier`). Both in
+    feature space of the data's small classifier (:mod:`interpgen_plugins.eval.feature_classifier`). Both in
     model space."""
 
     def __init__(self, source: Any, reference: torch.Tensor):
@@ -138,15 +138,17 @@ def evaluate_run(run: Path, args: argparse.Namespace) -> dict:
         rows = {}
         for name, (spec, tuning) in sampler_specs(nfe, sigma_data).items():
             started = time.perf_counter()
-            x, used = pipe.sample_with_nfe(args.num, sampler=spec, seed=args.seed, data_space=False)
+            result = pipe.sample(args.num, sampler=spec, seed=args.seed, data_space=False)
+            x, used = result.x, result.nfe
             rows[name] = {quality.name: quality(x), "nfe": used, "tuning_nfe": tuning,
                           "seconds": time.perf_counter() - started}
         out["by_nfe"][nfe] = rows
         print(f"{run.name} NFE {nfe}: " + ", ".join(f"{k} {next(iter(v.values())):.3f}" for k, v in rows.items()),
               flush=True)
     for tol in TOLERANCES:
-        x, used = pipe.sample_with_nfe(args.num, sampler=ig.part("sampler", "dopri5", rtol=tol, atol=tol),
-                                       seed=args.seed, data_space=False)
+        result = pipe.sample(args.num, sampler=ig.part("sampler", "dopri5", rtol=tol, atol=tol), seed=args.seed,
+                             data_space=False)
+        x, used = result.x, result.nfe
         out["dopri5"].append({"tol": tol, "nfe": used, quality.name: quality(x)})
     return out
 

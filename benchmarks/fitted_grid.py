@@ -34,7 +34,7 @@ for name, run in runs:
         ref=getattr(shapes,name)(3000, torch.Generator().manual_seed(100+seed))
         sw=lambda x: float(sliced_wasserstein(x, ref, num_projections=1024, generator=torch.Generator().manual_seed(7)))
         for label, spec in specs:
-            row.setdefault(label,[]).append(sw(pipe.sample(3000, sampler=spec, seed=seed)))
+            row.setdefault(label,[]).append(sw(pipe.sample(3000, sampler=spec, seed=seed).x))
     out[name]={k: sum(v)/len(v) for k,v in row.items()}
     print(name, {k: round(v,4) for k,v in out[name].items()}, flush=True)
 json.dump(out, open("/work/main/benchmarks/results/fitted_grid.json","w"), indent=2)

@@ -17,7 +17,7 @@ reported at a few tolerances with the NFE it used. The NFE reported is ``SampleR
 
 Error measures, each against the exact target:
 
-1. ``sw2``: sliced Wasserstein-2 (:func:`interpgen.metrics.sliced_wasserstein`, the same fixed
+1. ``sw2``: sliced Wasserstein-2 (:func:`interpgen_plugins.eval.metrics.sliced_wasserstein`, the same fixed
    directions for every call) between the samples and fresh exact mixture samples of the same
    size. The two-sample floor is the same distance for independent exact sets, drawn
    ``--floor-repeats`` times (mean, min, max): with 20k samples it is dominated by how many

@@ -1,9 +1,9 @@
 """LSI on digits against pixel-space SI at (about) equal parameters and equal training budget.
 
 For each variant the script trains from a recipe (with ``--set``-style overrides), then measures on
-the held-out digits with ``interpgen.evaluate.evaluate``: the classifier Fréchet distance (feature
+the held-out digits with ``interpgen_plugins.eval.evaluate.evaluate``: the classifier Fréchet distance (feature
 space of a small classifier trained on the digits) of class-conditional samples drawn with 100
-sampler steps, and FLOPs per sample (``interpgen.latent.flops_report``: encoder / decoder / latent
+sampler steps, and FLOPs per sample (``interpgen_plugins.eval.flops.flops_report``: encoder / decoder / latent
 model, and the sampling cost ``NFE * latent model + decoder`` at 100 steps).
 
 Variants:
@@ -48,11 +48,11 @@ VARIANTS: dict[str, tuple[str, list[str], dict]] = {
     "pixel_si": ("recipes/images/digits.toml", [], {"name": "euler", "steps": 100}),
     "lsi_joint": ("recipes/lsi/digits_lsi.toml", [], {"name": "lsi_sde", "steps": 100}),
     "lsi_frozen": ("recipes/lsi/digits_lsi.toml",
-                   ['latent.encoder_training="pretrain_then_freeze"', "latent.pretrain_steps=0"],
+                   ['objective.encoder_training="pretrain_then_freeze"', "objective.pretrain_steps=0"],
                    {"name": "lsi_sde", "steps": 100}),
     "lsi_c0": ("recipes/lsi/digits_lsi.toml", ["autoencoder.noise_scale=0.0"], {"name": "lsi_sde", "steps": 100}),
     "lsi_c0.3": ("recipes/lsi/digits_lsi.toml", ["autoencoder.noise_scale=0.3"], {"name": "lsi_sde", "steps": 100}),
-    "lsi_beta0.02": ("recipes/lsi/digits_lsi.toml", ["latent.beta=0.02"], {"name": "lsi_sde", "steps": 100}),
+    "lsi_beta0.02": ("recipes/lsi/digits_lsi.toml", ["objective.beta=0.02"], {"name": "lsi_sde", "steps": 100}),
     "lsi_joint_ode": ("recipes/lsi/digits_lsi.toml", [], {"name": "lsi_sde", "steps": 100, "stochasticity": 0.0}),
     "lsi_c0_ode": ("recipes/lsi/digits_lsi.toml", ["autoencoder.noise_scale=0.0"],
                    {"name": "lsi_sde", "steps": 100, "stochasticity": 0.0}),
@@ -75,7 +75,7 @@ def run_variant(name: str, steps: int | None, extra: list[str]) -> dict:
     pixel_train = tomllib.loads((ROOT / VARIANTS["pixel_si"][0]).read_text())["train"]
     steps = steps or int(pixel_train["steps"])
     budget = [f"train.{key}={pixel_train[key]}" for key in ("batch_size", "lr", "ema_decay") if key in pixel_train]
-    overrides = [f"latent.pretrain_steps={steps // 4}" if o.startswith("latent.pretrain_steps") else o
+    overrides = [f"objective.pretrain_steps={steps // 4}" if o.startswith("objective.pretrain_steps") else o
                  for o in overrides]  # the autoencoder-only share: a quarter of the budget
     sets = list(overrides) + budget + list(extra) + [f"train.steps={steps}"]
     recipe = structure_recipe(apply_overrides(raw, sets), reg, source=recipe_path)

@@ -54,8 +54,8 @@ def run_interpgen(name: str, args: argparse.Namespace, ref: torch.Tensor) -> dic
         for sampler, cost in per_eval.items():
             if nfe % cost:
                 continue
-            x, used = pipe.sample_with_nfe(args.num, sampler=ig.part("sampler", sampler), steps=nfe // cost, seed=args.seed)
-            rows[sampler] = {"sw2": score(x, ref), "nfe": used}
+            result = pipe.sample(args.num, sampler=ig.part("sampler", sampler), steps=nfe // cost, seed=args.seed)
+            rows[sampler] = {"sw2": score(result.x, ref), "nfe": result.nfe}
         out["by_sampler"][nfe] = rows
         default_name = ig.registry().entry_for(default).name
         out["sw2"][nfe] = rows[default_name]["sw2"] if default_name in rows else min(r["sw2"] for r in rows.values())

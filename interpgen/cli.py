@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     from interpgen.config import RecipeError
     from interpgen.plugin_manager import PluginLoadError
     from interpgen.protocols import ConversionError
-    from interpgen.checkpoint import CheckpointError
+    from interpgen.protocols import CheckpointError
     from interpgen.registry import KERNEL_COMMANDS
 
     # Plugins' commands are added only when the command is not one of the kernel's own.

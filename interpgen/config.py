@@ -173,7 +173,8 @@ class RecipeConverter:
             cls = table.get("class", "?")
             raise _with_name_note(_NameError(
                 f"this {kind} was the user's own Python object (class {cls}), which a recipe cannot rebuild: "
-                f"load the run in Python and pass the same object, Pipeline.load(RUN, <key>=...)"), dict)
+                f"load the run in Python and pass the same object, Pipeline.load(RUN, "
+                f"{'data' if kind == 'dataset' else kind}=...)"), dict)
         try:
             entry = self.registry.get(kind, name)
         except UnknownNameError as exc:

@@ -16,11 +16,9 @@ There are three hooks:
 * :func:`interpgen_configure_converter` teaches the recipe converter a plugin's own field types;
 * :func:`interpgen_train_event` hears the training engine's events (:class:`TrainEvent`).
 
-The hooks are called through pluggy's hook caller, so ``@hookimpl(tryfirst=True)``,
-``trylast`` and wrappers (``@hookimpl(wrapper=True)``) work as pluggy documents.
-The kind-specific hooks of earlier versions (``interpgen_register_interpolants`` and the like)
-are gone: a plugin that still implements one fails to load with a message naming
-``interpgen_register(registry)``.
+They are called through pluggy's hook caller, so ``tryfirst``, ``trylast`` and wrappers work as pluggy
+documents. The kind-specific hooks of earlier versions (:data:`REMOVED_HOOKS`) are gone: a plugin that
+still implements one fails to load with a message naming ``interpgen_register(registry)``.
 """
 
 from __future__ import annotations
@@ -40,16 +38,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 #: The kinds of :class:`TrainEvent`: a metrics row was logged, a checkpoint was written, training ended.
 TRAIN_EVENT_KINDS: tuple[str, ...] = ("log", "checkpoint", "end")
 
-#: Hooks of earlier versions, each with the kind it registered: a plugin implementing one is told to use
-#: ``interpgen_register(registry)`` instead.
+#: Hooks of earlier versions (``interpgen_register_priors`` and the like), each with the kind it registered.
 REMOVED_HOOKS: dict[str, str] = {
-    "interpgen_register_interpolants": "interpolant",
-    "interpgen_register_priors": "prior",
-    "interpgen_register_couplings": "coupling",
-    "interpgen_register_autoencoders": "autoencoder",
-    "interpgen_register_samplers": "sampler",
-    "interpgen_register_networks": "network",
-    "interpgen_register_datasets": "dataset",
+    f"interpgen_register_{kind}s": kind
+    for kind in ("interpolant", "prior", "coupling", "autoencoder", "sampler", "network", "dataset")
 }
 
 
@@ -75,12 +67,10 @@ class TrainEvent:
 def interpgen_register(registry: Registry) -> None:
     """Add parts and commands to ``registry``.
 
-    Parts of any kind, kinds the kernel does not know included:
-    ``registry.add(kind, name, params_cls, build=None, description="")``. Commands of the
-    ``interpgen`` command line: ``registry.add_command(name, run, configure=None, help="")``, where
-    ``configure(parser)`` adds arguments to an ``argparse.ArgumentParser`` and ``run(args) -> int``
-    runs the command. A name registered twice, by this plugin or another, fails the plugin that came
-    second, with a message naming both owners.
+    Parts of any kind, new kinds included: ``registry.add(kind, name, params_cls, build=None,
+    description="")``. Commands: ``registry.add_command(name, run, configure=None, help="")``, where
+    ``configure(parser)`` adds arguments to an ``argparse.ArgumentParser`` and ``run(args) -> int`` runs
+    the command. A name registered twice fails the plugin that came second, naming both owners.
     """
 
 

@@ -1,21 +1,14 @@
-"""The Python API: put parts together, train, sample, compute log-likelihoods.
+"""The Python API: put parts together, train, sample, compute log-likelihoods (docs/guide.md).
 
-Each part is either a registered part's params (from :func:`part` or a recipe) that is built with
-the run's context, or the user's own object that follows the protocol (a prior class written in a
-script works without registering it)::
+A part is a registered part's params (from :func:`part` or a recipe), built with the run's
+context, or the user's own object that follows the protocol. Every pipeline has an autoencoder
+(``identity`` by default) and an objective (``si`` by default): the model lives in the
+autoencoder's latent space (``latent_shape``; the data space for the identity) and the objective
+decides the loss and how the network is read as a field, so a latent model is this same class::
 
-    import interpgen as ig
-
-    pipe = ig.Pipeline(data=ig.part("dataset", "moons"), prior=MyPrior(),
-                       interpolant=ig.part("interpolant", "linear"))
+    pipe = ig.Pipeline(data=ig.part("dataset", "moons"), prior=MyPrior())
     pipe.fit(ig.Train(steps=2000))
     x = pipe.sample(1000, sampler=ig.part("sampler", "heun", steps=8)).x
-    logp = pipe.log_likelihood(x)
-
-Every pipeline has an autoencoder (``identity`` by default) and an objective (``si`` by
-default): the model lives in the autoencoder's latent space (``latent_shape``; the data space
-itself for the identity) and the objective decides the loss and how the network is read as a
-field. A latent model is therefore this same class with another autoencoder and objective.
 """
 
 from __future__ import annotations
@@ -29,13 +22,14 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from interpgen.checkpoint import RECIPE, CheckpointError, latest_checkpoint, load_checkpoint
 from interpgen.config import USER_PART, RecipeConverter
 from interpgen.plugin_manager import registry as default_registry
-from interpgen.protocols import Batch, Coupling, DataSource, Field, Interpolant, Objective, Prior, Sampler
+from interpgen.protocols import (Batch, CheckpointError, Coupling, DataSource, Field, Interpolant, Objective, Prior,
+                                 Sampler)
 from interpgen.recipe import DEFAULT_PARTS, Recipe, Sample, Train, dump_recipe, resolve, structure_recipe
 from interpgen.registry import Registry
 
+RECIPE = "recipe.toml"  # the resolved recipe in a run directory
 #: The part keys of a recipe, in the order they are built.
 PART_KEYS = ("data", "autoencoder", "prior", "interpolant", "coupling", "objective", "network")
 
@@ -69,7 +63,7 @@ class Pipeline:
         self.registry = reg = registry or default_registry()
         given = {"data": data, "prior": prior, "interpolant": interpolant, "coupling": coupling,
                  "network": network, "autoencoder": autoencoder, "objective": objective}
-        specs = {key: value if value is not None else part(_KINDS[key], DEFAULT_PARTS[key]["name"], reg)
+        specs = {key: value if value is not None else part(key, DEFAULT_PARTS[key]["name"], reg)
                  for key, value in given.items()}
         if sampler is None:
             sampler = part("sampler", DEFAULT_PARTS["sample"]["sampler"]["name"], reg)
@@ -144,8 +138,7 @@ class Pipeline:
 
     def sampling_network(self, *, ema: bool = True, labels: Tensor | None = None,
                          guidance: float | None = None) -> nn.Module:
-        """The network sampling evaluates: the EMA copy unless ``ema=False``, wrapped in
-        :class:`~interpgen.guidance.GuidedNetwork` when ``guidance`` is set and not 1."""
+        """The EMA copy unless ``ema=False``, guided when ``guidance`` is set and not 1."""
         net = self.ema if (ema and self.ema is not None) else self.network
         if guidance is None or guidance == 1.0:
             return net
@@ -288,8 +281,7 @@ class Pipeline:
                 and not getattr(self.data, "paired", False))
 
     @property
-    def unused_parameters(self) -> bool:
-        """True when some trainable parameters get no gradient in some steps (DDP is told)."""
+    def unused_parameters(self) -> bool:  # some trainable parameters get no gradient in some steps
         return bool(getattr(self.objective, "unused_parameters", False))
 
     def trainable_modules(self) -> list[nn.Module]:
@@ -312,6 +304,7 @@ class Pipeline:
         without the data: event shape, classes, data normalisation."""
         return {"network": self.network.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
                 "modules": [m.state_dict() for m in self.trainable_modules()[1:]],
+                "autoencoder": self.autoencoder.state_dict() if isinstance(self.autoencoder, nn.Module) else None,
                 "event_shape": list(self.event_shape), "num_classes": self.data.num_classes,
                 "data_affine": list(self.data_affine) if self.data_affine is not None else None,
                 "root": str(self.root), "step": int(self.step)}
@@ -325,6 +318,8 @@ class Pipeline:
                 self.ema.load_state_dict(state["ema"])
             for module, module_state in zip(self.trainable_modules()[1:], state.get("modules", [])):
                 module.load_state_dict(module_state)
+            if state.get("autoencoder") is not None:  # saved whether it trains or not (a frozen one too)
+                self.autoencoder.load_state_dict(state["autoencoder"])
         except RuntimeError as exc:  # a checkpoint of a differently shaped model
             first = str(exc).strip().splitlines()
             raise CheckpointError(f"the checkpoint does not fit this model: {' '.join(first[:3])}") from None
@@ -357,7 +352,8 @@ class Pipeline:
             raw = tomllib.loads((run / RECIPE).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise CheckpointError(f"{run / RECIPE} cannot be read: {exc}") from None
-        state = load_checkpoint(Path(checkpoint) if checkpoint else latest_checkpoint(run))
+        train = raw.get("train") if isinstance(raw.get("train"), dict) else {}
+        state = reg.create("trainer", train.get("trainer", "accelerate")).load_state(run, checkpoint)
         stand_in = _TrainedData(tuple(state["event_shape"]), state.get("num_classes"), state.get("data_affine"))
         raw.update(objects)
         if isinstance(raw.get("data"), Mapping) and raw["data"].get("name") == USER_PART:
@@ -367,10 +363,6 @@ class Pipeline:
         pipe.recipe = attrs.evolve(pipe.recipe, data=recipe.data)
         pipe.load_state_dict(state)
         return pipe
-
-
-_KINDS = {"data": "dataset", "prior": "prior", "interpolant": "interpolant", "coupling": "coupling",
-          "network": "network", "autoencoder": "autoencoder", "objective": "objective"}
 
 
 class _TrainedData:

@@ -20,13 +20,14 @@ provided says so. ``INTERPGEN_STRICT_PLUGINS=1`` (or ``strict=True``) makes each
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import difflib
 import importlib.metadata
-import inspect
 import os
-import sys
+import re
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -41,7 +42,6 @@ __all__ = ["DISABLE_ENV", "ENTRY_POINT_GROUP", "STRICT_ENV", "FailedPlugin", "Pl
 ENTRY_POINT_GROUP = "interpgen"
 STRICT_ENV = "INTERPGEN_STRICT_PLUGINS"
 DISABLE_ENV = "INTERPGEN_DISABLE_PLUGINS"
-PYTHON_DISTRIBUTION = PYTHON_OWNER[1]
 
 
 class PluginLoadError(RuntimeError):
@@ -54,10 +54,8 @@ class PluginLoadWarning(UserWarning):
 
 @attrs.define
 class PluginSet:
-    """The loaded plugin manager, the registry it filled, and what failed to load.
-
-    ``distributions`` maps each loaded plugin's pluggy name (``"distribution:name"``) to its
-    distribution; ``failed`` is shared with ``registry.failed``."""
+    """The plugin manager, the registry it filled, what failed to load (shared with ``registry.failed``),
+    and each loaded plugin's distribution by its pluggy name (``"distribution:name"``)."""
 
     manager: pluggy.PluginManager
     registry: Registry
@@ -76,94 +74,70 @@ class _Candidate:
         return f"{self.distribution}:{self.name}"
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _disabled() -> set[str]:
-    return {p.strip() for p in os.environ.get(DISABLE_ENV, "").split(",") if p.strip()}
-
-
-def _candidates(extra: dict[str, Any] | None, disabled: set[str]) -> list[_Candidate]:
-    """Entry points (then ``extra`` objects) in the order their hooks are called: the interpgen
-    distribution's own plugins first, then the rest by name and distribution."""
+def _candidates(extra: dict[str, Any] | None) -> list[_Candidate]:
+    """The plugins not switched off, in the order their hooks are called: the interpgen distribution's
+    own first, then the other entry points by name and distribution, then ``extra``."""
     found: dict[tuple[str, str], _Candidate] = {}
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "<unknown>"
         found.setdefault((dist, ep.name), _Candidate(ep.name, dist, ep.load))
     ordered = sorted(found.values(), key=lambda c: (c.distribution != "interpgen", c.name, c.distribution))
-    ordered += [_Candidate(name, PYTHON_DISTRIBUTION, lambda obj=obj: obj) for name, obj in (extra or {}).items()]
+    ordered += [_Candidate(name, PYTHON_OWNER[1], lambda obj=obj: obj) for name, obj in (extra or {}).items()]
+    disabled = {part.strip() for part in os.environ.get(DISABLE_ENV, "").split(",")}
     return [c for c in ordered if c.name not in disabled and c.key not in disabled]
 
 
 def load_plugins(*, strict: bool | None = None, extra: dict[str, Any] | None = None) -> PluginSet:
     """Load every entry point of the ``interpgen`` group (plus ``extra`` plugin objects keyed by
     name, e.g. from a test, as distribution ``<python>``) and fill a fresh registry from their hooks."""
-    strict = _env_flag(STRICT_ENV) if strict is None else strict
-    loader = _Loader(strict)
-    candidates = _candidates(extra, _disabled())
-    loader.shared_names = _shared_names(candidates)
-    # pluggy calls the implementation registered last first: register in reverse calling order
-    for candidate in reversed(candidates):
+    if strict is None:
+        strict = os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    candidates = _candidates(extra)
+    loader = _Loader(strict, shared={name for name, n in collections.Counter(c.name for c in candidates).items()
+                                     if n > 1})
+    for candidate in reversed(candidates):  # pluggy calls the implementation registered last first
         loader.register(candidate)
-    loader.result.registry.converter_hooks.append(
-        lambda converter: loader.result.manager.hook.interpgen_configure_converter(converter=converter))
-    loader.result.manager.hook.interpgen_register(registry=loader.result.registry)
+    result = loader.result
+    result.registry.converter_hooks.append(
+        lambda converter: result.manager.hook.interpgen_configure_converter(converter=converter))
+    result.manager.hook.interpgen_register(registry=result.registry)
     loader.loading = False
-    return loader.result
-
-
-def _shared_names(candidates: Iterable[_Candidate]) -> set[str]:
-    seen: set[str] = set()
-    shared: set[str] = set()
-    for c in candidates:
-        (shared if c.name in seen else seen).add(c.name)
-    return shared
+    return result
 
 
 class _Loader:
     """Registers plugins with pluggy, guards their hook implementations and records failures."""
 
-    def __init__(self, strict: bool):
-        self.strict = strict
+    def __init__(self, strict: bool, shared: set[str]):
+        self.strict, self.shared = strict, shared
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
         self.result = PluginSet(manager=pm, registry=Registry())
         self.result.registry.failed = self.result.failed
-        self.owners: dict[str, _Candidate] = {}
-        self.shared_names: set[str] = set()
         #: True while plugins load; afterwards a failing hook (an engine event) switches its plugin off.
         self.loading = True
 
-    # -- registration -------------------------------------------------------------------------
     def register(self, candidate: _Candidate) -> None:
         pm = self.result.manager
         try:
             plugin = candidate.load()
         except Exception as exc:  # a broken third-party plugin must not take the others down
-            self.fail(candidate, f"loading its entry point raised {_describe(exc)}")
-            return
-        problem = _hook_problem(pm, plugin)
-        if problem is None and pm.get_name(plugin) is not None:
-            other = self.owners[pm.get_name(plugin)]
-            problem = f"its module is already loaded as plugin {other.name!r} (distribution {other.distribution!r})"
-        if problem is not None:
-            self.fail(candidate, problem)
-            return
+            return self.fail(candidate, f"loading its entry point raised {_describe(exc)}")
+        if pm.is_registered(plugin):
+            return self.fail(candidate, f"its module is already loaded as plugin {pm.get_name(plugin)!r}")
         try:
             pm.register(plugin, name=candidate.key)
-        except Exception as exc:  # pluggy's own validation (e.g. a wrapper on a historic hook)
-            self.fail(candidate, " ".join(_describe(exc).split()))
-            return
-        self.owners[candidate.key] = candidate
+        except pluggy.PluginValidationError as exc:  # e.g. an argument the hook's specification lacks
+            return self.fail(candidate, _validation_problem(pm, exc))
         self.result.distributions[candidate.key] = candidate.distribution
         for caller in pm.get_hookcallers(plugin) or []:
-            for impl in caller.get_hookimpls():
-                if impl.plugin is plugin:
-                    guard = self._guard_wrapper if impl.wrapper or impl.hookwrapper else self._guard
-                    impl.function = guard(candidate, caller.name, impl.function)
+            for impl in [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]:
+                if caller.spec is None and not impl.optionalhook:  # pluggy accepts it and checks later
+                    return self.fail(candidate, _unknown_hook(pm, caller.name))
+                guard = self._guard_wrapper if impl.wrapper or impl.hookwrapper else self._guard
+                impl.function = guard(candidate, caller.name, impl.function)
+        return None
 
-    # -- failures ---------------------------------------------------------------------------------
     def fail(self, candidate: _Candidate, problem: str) -> None:
         """Record ``candidate``'s failure: drop what it registered, unregister it, warn (or raise)."""
         registry, pm = self.result.registry, self.result.manager
@@ -172,7 +146,7 @@ class _Loader:
         if pm.get_plugin(candidate.key) is not None:
             pm.unregister(name=candidate.key)
         self.result.distributions.pop(candidate.key, None)
-        switch = candidate.key if candidate.name in self.shared_names else candidate.name
+        switch = candidate.key if candidate.name in self.shared else candidate.name
         label = f"interpgen plugin {candidate.name!r} (distribution {candidate.distribution!r})"
         if self.strict:
             failed = "failed to load" if self.loading else "failed"
@@ -182,138 +156,91 @@ class _Loader:
                                                error=problem, provided=provided))
         skipped = "skipped" if self.loading else "switched off"
         warnings.warn(f"{label} {skipped}: {problem}. Every other plugin keeps working; switch this one off "
-                      f"with {DISABLE_ENV}={switch}", PluginLoadWarning, stacklevel=_caller_level())
+                      f"with {DISABLE_ENV}={switch}", PluginLoadWarning, stacklevel=2)
 
     def _failed(self, candidate: _Candidate) -> bool:
         return self.result.manager.get_plugin(candidate.key) is None
 
-    # -- guards around each hook implementation -----------------------------------------------------
-    def _guard(self, candidate: _Candidate, hook: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        registry = self.result.registry
+    @contextlib.contextmanager
+    def _owned(self, candidate: _Candidate, hook: str, passing: BaseException | None = None) -> Iterator[None]:
+        """Run a plugin's code as the owner of what it registers; an exception it raises is its failure,
+        except ``passing`` (one a later implementation raised and pluggy threw into a wrapper)."""
+        previous = self.result.registry.set_owner(candidate.name, candidate.distribution)
+        try:
+            yield
+        except Exception as exc:
+            if exc is passing or isinstance(exc, PluginLoadError):
+                raise
+            self.fail(candidate, f"its {hook} hook raised {_describe(exc)}")
+        finally:
+            self.result.registry.set_owner(*previous)
 
+    def _guard(self, candidate: _Candidate, hook: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            if self._failed(candidate):
-                return None
-            registry.set_owner(candidate.name, candidate.distribution)
-            try:
-                return function(*args, **kwargs)
-            except Exception as exc:
-                self.fail(candidate, f"its {hook} hook raised {_describe(exc)}")
-                return None
-            finally:
-                registry.set_owner(*PYTHON_OWNER)
+            if not self._failed(candidate):
+                with self._owned(candidate, hook):
+                    return function(*args, **kwargs)
+            return None
 
         return guarded
 
     def _guard_wrapper(self, candidate: _Candidate, hook: str,
                        function: Callable[..., Any]) -> Callable[..., Any]:
-        """A transparent wrapper around a plugin's hook wrapper (new style or old style): the
-        plugin owns what it registers before and after its ``yield``, and its failure is its own."""
-        registry = self.result.registry
-
-        def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Any] | None:
-            if self._failed(candidate):
-                return None
-            registry.set_owner(candidate.name, candidate.distribution)
-            try:
-                inner = function(*args, **kwargs)
-                next(inner)
-                return inner
-            except StopIteration:
-                self.fail(candidate, f"its {hook} hook wrapper did not yield")
-            except Exception as exc:
-                self.fail(candidate, f"its {hook} hook raised {_describe(exc)}")
-            finally:
-                registry.set_owner(*PYTHON_OWNER)
-            return None
-
-        def finish(inner: Iterator[Any], value: Any, thrown: BaseException | None) -> Any:
-            if self._failed(candidate):  # it failed in the meantime: run nothing more of it
-                inner.close()
-                if thrown is not None:
-                    raise thrown
-                return value
-            registry.set_owner(candidate.name, candidate.distribution)
-            try:
-                if thrown is not None:
-                    inner.throw(thrown)
-                else:
-                    inner.send(value)
-            except StopIteration as stop:
-                return stop.value
-            except Exception as exc:
-                if exc is thrown:
-                    raise
-                self.fail(candidate, f"its {hook} hook raised {_describe(exc)}")
-                if thrown is not None:
-                    raise thrown from None
-                return value
-            finally:
-                registry.set_owner(*PYTHON_OWNER)
-            inner.close()
-            self.fail(candidate, f"its {hook} hook wrapper yielded twice")
-            return value
+        """Guard a hook wrapper (new style or old style): the plugin owns what it registers on both sides
+        of its ``yield``; its failure (raising, not yielding, yielding twice) is its own."""
 
         def guarded(*args: Any, **kwargs: Any) -> Iterator[None]:
-            inner = start(args, kwargs)
-            if inner is None:  # failed or skipped: pass the call through untouched
-                return (yield)
+            inner, value, thrown = None, None, None
+            if not self._failed(candidate):
+                with self._owned(candidate, hook):
+                    inner = function(*args, **kwargs)
+                    try:
+                        next(inner)
+                    except StopIteration:
+                        raise RuntimeError("the hook wrapper did not yield") from None
             try:
                 value = yield
-            except BaseException as exc:  # a later implementation raised: let the wrapper see it
-                return finish(inner, None, exc)
-            return finish(inner, value, None)
+            except BaseException as exc:  # a later implementation raised: the plugin's wrapper sees it
+                thrown = exc
+            if inner is not None and not self._failed(candidate):
+                with self._owned(candidate, hook, passing=thrown):
+                    try:
+                        if thrown is None:
+                            inner.send(value)
+                        else:
+                            inner.throw(thrown)
+                    except StopIteration as stop:
+                        return stop.value
+                    inner.close()
+                    raise RuntimeError("the hook wrapper yielded twice")
+            if thrown is not None:
+                raise thrown
+            return value
 
         return guarded
-
-
-_INTERNAL_DIRS = tuple(os.path.dirname(m.__file__) + os.sep for m in (hookspecs, pluggy))
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` that points a warning issued by the caller at the first frame outside
-    interpgen and pluggy (the user's code or script), not at the loader's own lines."""
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _hook_problem(pm: pluggy.PluginManager, plugin: Any) -> str | None:
-    """What is wrong with ``plugin``'s hook implementations, checked before pluggy registers it:
-    a hook interpgen does not define (removed or misspelt), or an argument the specification lacks."""
-    specs = {name: caller.spec for name, caller in vars(pm.hook).items()
-             if isinstance(caller, pluggy.HookCaller) and caller.spec is not None}
-    for attr in dir(plugin):
-        opts = pm.parse_hookimpl_opts(plugin, attr)
-        if opts is None:
-            continue
-        hook = opts.get("specname") or attr
-        spec = specs.get(hook)
-        if spec is None:
-            if opts.get("optionalhook"):
-                continue
-            return _unknown_hook(hook, sorted(specs))
-        function = getattr(plugin, attr)
-        params = [p for p in inspect.signature(function).parameters.values()
-                  if p.default is inspect.Parameter.empty
-                  and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
-        extra = [p.name for p in params if p.name not in spec.argnames and p.name != "self"]
-        if extra:
-            return (f"its hook {hook} takes argument(s) {', '.join(map(repr, extra))} that interpgen does not pass; "
-                    f"the hook is {hook}({', '.join(spec.argnames)})")
-    return None
+def _validation_problem(pm: pluggy.PluginManager, exc: pluggy.PluginValidationError) -> str:
+    """pluggy's complaint about a hook implementation, in interpgen's words where it is about arguments."""
+    found = re.search(r"for hook '(\w+)'.*Argument\(s\) \{(.*)\} are declared in the hookimpl", str(exc), re.S)
+    if found is None:
+        return " ".join(_describe(exc).split())
+    hook, extra = found.groups()
+    return (f"its hook {hook} takes argument(s) {extra} that interpgen does not pass; "
+            f"the hook is {hook}({', '.join(getattr(pm.hook, hook).spec.argnames)})")
 
 
-def _unknown_hook(hook: str, known: list[str]) -> str:
+def _unknown_hook(pm: pluggy.PluginManager, hook: str) -> str:
     kind = hookspecs.REMOVED_HOOKS.get(hook)
     if kind is not None:
         return (f"it implements {hook}, a hook interpgen no longer has; use the one registration hook "
                 f"interpgen_register(registry) instead, e.g. registry.add({kind!r}, name, ParamsClass)")
+    known = sorted(name for name, caller in vars(pm.hook).items()
+                   if isinstance(caller, pluggy.HookCaller) and caller.has_spec())
     close = difflib.get_close_matches(hook, known, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     return f"it implements {hook}, a hook interpgen does not define{hint}; interpgen's hooks: {', '.join(known)}"
@@ -324,10 +251,7 @@ _CURRENT: PluginSet | None = None
 
 def plugins() -> PluginSet:
     """The process-wide plugin set, loaded on first use."""
-    global _CURRENT
-    if _CURRENT is None:
-        _CURRENT = load_plugins()
-    return _CURRENT
+    return _CURRENT if _CURRENT is not None else reload_plugins()
 
 
 def registry() -> Registry:

@@ -37,6 +37,10 @@ class ConversionError(ValueError):
     """A prediction cannot be turned into the one asked for (math.md 1.5 says when)."""
 
 
+class CheckpointError(RuntimeError):
+    """A run directory or checkpoint is missing, damaged, or of another model."""
+
+
 @runtime_checkable
 class Interpolant(Protocol):
     """``x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z`` (math.md 1.1).
@@ -284,7 +288,8 @@ class Trainable(Protocol):
     * ``trainable_modules()``: the modules whose parameters train, the network first;
     * ``state_dict()`` / ``load_state_dict(state)``: everything but the optimiser that a
       checkpoint needs (weights, EMA, step, what sampling needs without the data);
-    * ``run_files()``: files (name -> text) the run directory keeps, e.g. ``recipe.toml``.
+    * ``run_files(train)``: files (name -> text) the run directory keeps for a run with the
+      ``Train`` settings ``train``, e.g. ``recipe.toml``.
 
     Optional: ``ema`` / ``init_ema()`` (an averaged copy of the first module), ``pairs_ahead()``,
     ``unused_parameters``, ``prior`` and ``coupling`` (for pairing ahead).
@@ -297,4 +302,4 @@ class Trainable(Protocol):
     def trainable_modules(self) -> list[Any]: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
-    def run_files(self) -> dict[str, str]: ...
+    def run_files(self, train: Any) -> dict[str, str]: ...

@@ -6,8 +6,10 @@ the working object given the run's context (data shape, number of classes, ...).
 is left out the params instance is the working object itself (interpolants, samplers, gammas).
 
 Plugins also add commands of the ``interpgen`` command line (:meth:`Registry.add_command`); they live
-in their own table, not among the parts. Every part and command records its owner (the plugin's
-entry-point name and its distribution).
+in their own table, not among the parts, and the kernel's own command names (:data:`KERNEL_COMMANDS`)
+cannot be taken. Every part and command records its owner (the plugin's entry-point name and its
+distribution); a name registered twice is an error naming both owners. A lookup of an unknown name
+lists what is installed and the plugins that failed to load (and what they would have provided).
 
 The kernel knows no part by name: everything here comes from plugins through
 :mod:`interpgen.hookspecs`.
@@ -56,8 +58,7 @@ class FailedPlugin:
 
 
 class UnknownNameError(RegistryError, LookupError):
-    """Raised by :meth:`Registry.get` for a name nobody registered. When plugins failed to load,
-    the message says which one would have provided the name, or that one of them may."""
+    """Raised by :meth:`Registry.get` for a name nobody registered."""
 
     def __init__(self, kind: str, name: str, installed: list[str], failed: Sequence[FailedPlugin] = ()):
         self.kind, self.name, self.installed = kind, name, installed
@@ -93,9 +94,7 @@ class Entry:
 
     def create(self, params: Any = None, **context: Any) -> Any:
         """Build the working object; ``params`` defaults to the params class's defaults."""
-        if params is None:
-            params = self.params()
-        return self.build(params, **context)
+        return self.build(self.params() if params is None else params, **context)
 
 
 @attrs.frozen(kw_only=True)
@@ -112,7 +111,7 @@ class Command:
 
 
 class Registry:
-    """Named parts by kind, and commands. Registering a name twice is an error naming both owners."""
+    """Named parts by kind, and commands, each with its owner."""
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in CORE_KINDS}
@@ -125,19 +124,30 @@ class Registry:
         #: The plugins that failed to load (set by the plugin loader); unknown-name errors cite them.
         self.failed: list[FailedPlugin] = []
 
-    # -- ownership, set by the plugin manager while a plugin's hook runs --------------------
-    def set_owner(self, plugin: str, distribution: str) -> None:
-        self._owner = (plugin, distribution)
+    def set_owner(self, plugin: str, distribution: str) -> tuple[str, str]:
+        """Make ``plugin`` the owner of what is registered next (the plugin loader does this around
+        each hook implementation); returns the previous owner."""
+        previous, self._owner = self._owner, (plugin, distribution)
+        return previous
 
     def attempted(self, plugin: str, distribution: str) -> list[tuple[str, str]]:
         """Every ``(kind, name)`` the plugin registered or tried to (commands as kind ``"command"``)."""
         return list(self._attempts.get((plugin, distribution), []))
 
-    def _attempt(self, kind: str, name: str) -> tuple[str, str]:
+    def _claim(self, kind: str, name: str, table: dict[str, Any]) -> tuple[str, str]:
+        """Record the current owner's attempt at ``name`` and return that owner; refuse a bad name or
+        one ``table`` already has."""
+        if not isinstance(name, str) or not name or name != name.strip():
+            raise RegistryError(f"{kind} name must be a non-empty string without spaces at the ends, got {name!r}")
         self._attempts.setdefault(self._owner, []).append((kind, name))
+        plugin, distribution = self._owner
+        if name in table:
+            old = table[name]
+            raise RegistryError(
+                f"{kind} {name!r} is registered twice: by plugin {old.plugin!r} (distribution "
+                f"{old.distribution!r}) and by plugin {plugin!r} (distribution {distribution!r})")
         return self._owner
 
-    # -- registration ---------------------------------------------------------------------
     def add(self, kind: str, name: str, params: type, *, build: Callable[..., Any] | None = None,
             description: str = "") -> Entry:
         """Register ``name`` under ``kind``.
@@ -145,37 +155,28 @@ class Registry:
         ``params`` must be an attrs class; ``build(params_instance, **context)`` makes the
         working object (omit it when the params instance is the object).
         """
-        _check_name(kind, name)
-        plugin, distribution = self._attempt(kind, name)
+        table = self._entries.setdefault(kind, {})
+        plugin, distribution = self._claim(kind, name, table)
         if not attrs.has(params):
             raise RegistryError(
                 f"{kind} {name!r}: params must be an attrs class (got {params!r}); "
                 "declare its recipe parameters with @attrs.frozen(kw_only=True)")
-        table = self._entries.setdefault(kind, {})
-        if name in table:
-            old = table[name]
-            raise RegistryError(
-                f"{kind} {name!r} is registered twice: by plugin {old.plugin!r} "
-                f"(distribution {old.distribution!r}) and by plugin {plugin!r} (distribution {distribution!r})")
         if params in self._by_class:
             old = self._by_class[params]
             raise RegistryError(
                 f"params class {params.__qualname__} is already registered as {old.kind} {old.name!r}; "
                 "give each registered name its own class (a subclass is enough)")
-        entry = Entry(kind=kind, name=name, params=params, build=build or _identity_build,
-                      plugin=plugin, distribution=distribution,
-                      description=description or _first_line(params.__doc__))
-        table[name] = entry
-        self._by_class[params] = entry
+        description = description or (params.__doc__ or "").strip().partition("\n")[0]
+        entry = Entry(kind=kind, name=name, params=params, build=build or _identity_build, plugin=plugin,
+                      distribution=distribution, description=description)
+        table[name] = self._by_class[params] = entry
         return entry
 
     def add_command(self, name: str, run: Callable[[argparse.Namespace], int], *,
                     configure: Callable[[argparse.ArgumentParser], None] | None = None, help: str = "") -> Command:
         """Add the subcommand ``interpgen NAME``: ``configure(parser)`` adds its arguments,
-        ``run(args)`` runs it and returns the exit status. The kernel's own commands
-        (``train``, ``sample``, ``recipe``, ``plugins``) cannot be taken."""
-        _check_name("command", name)
-        plugin, distribution = self._attempt("command", name)
+        ``run(args)`` runs it and returns the exit status."""
+        plugin, distribution = self._claim("command", name, self._commands)
         if name.startswith("-"):
             raise RegistryError(f"command name {name!r} must not start with '-'")
         if name in KERNEL_COMMANDS:
@@ -186,11 +187,6 @@ class Registry:
             raise RegistryError(f"command {name!r}: run must be callable, got {run!r}")
         if configure is not None and not callable(configure):
             raise RegistryError(f"command {name!r}: configure must be callable or None, got {configure!r}")
-        if name in self._commands:
-            old = self._commands[name]
-            raise RegistryError(
-                f"command {name!r} is registered twice: by plugin {old.plugin!r} "
-                f"(distribution {old.distribution!r}) and by plugin {plugin!r} (distribution {distribution!r})")
         command = Command(name=name, run=run, configure=configure, help=help, plugin=plugin,
                           distribution=distribution)
         self._commands[name] = command
@@ -199,21 +195,18 @@ class Registry:
     def drop_plugin(self, plugin: str, distribution: str | None = None) -> list[tuple[str, str]]:
         """Forget every part and command ``plugin`` registered (of ``distribution``, when given);
         used when a plugin fails. Returns the ``(kind, name)`` pairs dropped."""
-
-        def owned(item: Entry | Command) -> bool:
-            return item.plugin == plugin and distribution in (None, item.distribution)
-
         dropped: list[tuple[str, str]] = []
-        for entry in [e for e in self if owned(e)]:
-            del self._entries[entry.kind][entry.name]
-            del self._by_class[entry.params]
-            dropped.append((entry.kind, entry.name))
-        for command in [c for c in self._commands.values() if owned(c)]:
-            del self._commands[command.name]
-            dropped.append(("command", command.name))
+        for item in [*self, *self._commands.values()]:
+            if item.plugin == plugin and distribution in (None, item.distribution):
+                if isinstance(item, Command):
+                    del self._commands[item.name]
+                    dropped.append(("command", item.name))
+                else:
+                    del self._entries[item.kind][item.name]
+                    del self._by_class[item.params]
+                    dropped.append((item.kind, item.name))
         return dropped
 
-    # -- lookup -----------------------------------------------------------------------------
     def kinds(self) -> list[str]:
         return list(self._entries)
 
@@ -252,12 +245,3 @@ class Registry:
     def __iter__(self) -> Iterator[Entry]:
         for table in self._entries.values():
             yield from table.values()
-
-
-def _check_name(kind: str, name: Any) -> None:
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise RegistryError(f"{kind} name must be a non-empty string without spaces at the ends, got {name!r}")
-
-
-def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""

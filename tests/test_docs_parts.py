@@ -25,12 +25,12 @@ REGENERATE = "python tests/test_docs_parts.py"
 
 
 def third_party_entry_points() -> list[str]:
-    """Entry-point names to switch off: the fixture package's (read from its pyproject.toml), and
-    those of any other installed distribution that is not interpgen itself."""
+    """What to put in ``INTERPGEN_DISABLE_PLUGINS``: the fixture package's entry-point names (read from
+    its pyproject.toml), and ``distribution:name`` for every other installed distribution's entry
+    points, so that only the interpgen distribution's own plugins load."""
     names = set(tomllib.loads(FIXTURE.read_text(encoding="utf-8"))["project"]["entry-points"]["interpgen"])
-    eps = importlib.metadata.entry_points(group="interpgen")
-    own = {ep.name for ep in eps if ep.dist is not None and ep.dist.name == "interpgen"}
-    names |= {ep.name for ep in eps if ep.dist is not None and ep.dist.name != "interpgen" and ep.name not in own}
+    names |= {f"{ep.dist.name}:{ep.name}" for ep in importlib.metadata.entry_points(group="interpgen")
+              if ep.dist is not None and ep.dist.name != "interpgen"}
     return sorted(names)
 
 

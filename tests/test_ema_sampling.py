@@ -65,30 +65,30 @@ def test_sampling_uses_the_ema_weights():
     pipe = small_pipe()
     pipe.fit(ig.Train(steps=30, batch_size=64, log_every=10, sample_every=0, pictures=False))
     euler = ig.part("sampler", "euler", **EULER)
-    before = pipe.sample(16, sampler=euler, seed=3)
+    before = pipe.sample(16, sampler=euler, seed=3).x
     with torch.no_grad():  # wreck the raw network: EMA samples must not change
         for p in pipe.network.parameters():
             p.fill_(0.5)
-    after = pipe.sample(16, sampler=euler, seed=3)
-    raw = pipe.sample(16, sampler=euler, seed=3, ema=False)
+    after = pipe.sample(16, sampler=euler, seed=3).x
+    raw = pipe.sample(16, sampler=euler, seed=3, ema=False).x
     assert torch.equal(after, before)
     assert not torch.allclose(raw, before)
 
 
 def test_a_loaded_run_samples_with_its_ema(tmp_path):
     pipe = small_pipe()
-    pipe.fit(ig.Train(steps=20, batch_size=32, checkpoint_every=20, sample_every=0, pictures=False), run_dir=tmp_path)
-    # Pipeline.load reads the recipe file that `interpgen train` writes beside the checkpoints
-    recipe = ig.structure_recipe({"data": {"name": "moons"}, "model": {"name": "mlp", "hidden": 32, "depth": 2}},
-                                 ig.registry())
-    (tmp_path / "recipe.toml").write_text(ig.dump_recipe(recipe, ig.registry()))
-    loaded = ig.Pipeline.load(tmp_path)
+    run = tmp_path / "run"
+    pipe.fit(ig.Train(steps=20, batch_size=32, checkpoint_every=20, sample_every=0, pictures=False), run_dir=run)
+    # fit(run_dir=...) writes the recipe file beside the checkpoints, as `interpgen train` does
+    recipe = ig.load_recipe(run / "recipe.toml", ig.registry())
+    assert recipe.network == ig.part("network", "mlp", hidden=32, depth=2) and recipe.train.steps == 20
+    loaded = ig.Pipeline.load(run)
     euler = ig.part("sampler", "euler", **EULER)
     for p, q in zip(loaded.ema.parameters(), pipe.ema.parameters(), strict=True):
         assert torch.equal(p, q)
-    expected = pipe.sample(16, sampler=euler, seed=1)
-    assert torch.equal(loaded.sample(16, sampler=euler, seed=1), expected)
+    expected = pipe.sample(16, sampler=euler, seed=1).x
+    assert torch.equal(loaded.sample(16, sampler=euler, seed=1).x, expected)
     # the same weights put into the raw network give the same samples without EMA
     loaded.network.load_state_dict(loaded.ema.state_dict())
-    assert torch.equal(loaded.sample(16, sampler=euler, seed=1, ema=False), expected)
-    assert not torch.equal(pipe.sample(16, sampler=euler, seed=1, ema=False), expected)
+    assert torch.equal(loaded.sample(16, sampler=euler, seed=1, ema=False).x, expected)
+    assert not torch.equal(pipe.sample(16, sampler=euler, seed=1, ema=False).x, expected)

@@ -34,7 +34,7 @@ class TwoClusters:
 
 def _pipeline(dropout: float) -> ig.Pipeline:
     return ig.Pipeline(data=TwoClusters(), network=ig.part("network", "mlp", hidden=64, depth=2),
-                       objective=ig.Objective(label_dropout=dropout))
+                       objective=ig.part("objective", "si", label_dropout=dropout))
 
 
 @pytest.mark.slow
@@ -44,11 +44,13 @@ def test_guided_samples_follow_their_labels():
     labels = pipe.sampling_labels(400)
     assert torch.equal(labels[:4], torch.tensor([0, 1, 0, 1]))
     for w in (1.0, 3.0):
-        x = pipe.sample(400, steps=8, labels=labels, guidance=w)
+        out = pipe.sample(400, steps=8, labels=labels, guidance=w)
+        assert out.labels is labels
+        x = out.x
         side = torch.where(labels == 1, x[:, 0], -x[:, 0])
         assert float((side > 0).double().mean()) > 0.95, w
     # the unconditional model (w = 0) puts mass on both clusters
-    x0 = pipe.sample(400, steps=8, labels=torch.zeros(400, dtype=torch.long), guidance=0.0)
+    x0 = pipe.sample(400, steps=8, labels=torch.zeros(400, dtype=torch.long), guidance=0.0).x
     assert 0.2 < float((x0[:, 0] > 0).double().mean()) < 0.8
 
 

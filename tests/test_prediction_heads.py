@@ -38,4 +38,4 @@ def test_dit_with_learned_sigma_trains_and_samples():
     x = torch.randn(3, 4, 8, 8)
     assert pipe.network(x, torch.rand(3)).shape == (3, 8, 8, 8)
     pipe.fit(ig.Train(steps=2, batch_size=4, log_every=1))
-    assert pipe.sample(3, steps=2).shape == (3, 4, 8, 8)
+    assert pipe.sample(3, steps=2).x.shape == (3, 4, 8, 8)

@@ -249,7 +249,8 @@ def test_converted_and_point_mass_samplers_run_through_the_pipeline(registry):
     for spec, nfe in ((ig.part("sampler", "converted", registry, schedule={"name": "lazy_vp", "sigma_d": 0.8},
                                sampler={"name": "midpoint", "steps": 2}), 4),
                       (ig.part("sampler", "point_mass", registry, steps=3, sigma_d=1.2), 3)):
-        x, used = pipe.sample_with_nfe(16, sampler=spec, seed=0)
+        out = pipe.sample(16, sampler=spec, seed=0)
+        x, used = out.x, out.nfe
         assert x.shape == (16, 2) and used == nfe and bool(torch.isfinite(x).all())
-    x, used = pipe.sample_with_nfe(8, sampler=ig.part("sampler", "converted", registry, schedule="gvp"), steps=5)
-    assert used == 5
+    out = pipe.sample(8, sampler=ig.part("sampler", "converted", registry, schedule="gvp"), steps=5)
+    assert out.nfe == 5 and out.x.shape == (8, 2)

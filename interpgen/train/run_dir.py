@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from interpgen.checkpoint import (CHECKPOINT_DIR, LATEST, RECIPE, CheckpointError, checkpoint_step,  # noqa: F401
+from interpgen.train.checkpoint import (CHECKPOINT_DIR, LATEST, RECIPE, CheckpointError, checkpoint_step,  # noqa: F401
                                   encode_checkpoint, latest_checkpoint, list_checkpoints, load_checkpoint)
 
 METRICS = "metrics.jsonl"
@@ -190,9 +190,11 @@ def check_run_dir(run: Path, recipe_text: str, *, resume: bool, overwrite: bool)
     saved = run / RECIPE
     if overwrite:
         return "overwrite" if run.exists() else "new"
-    if saved.is_file():
+    if saved.is_file() or (run / CHECKPOINT_DIR).is_dir():  # a run, with or without a recipe file
         if not resume:
             raise ValueError(f"{run} already holds a run; pass --resume to continue it or --overwrite to replace it")
+        if not (saved.is_file() and recipe_text):
+            return "resume"
         try:
             differences = recipe_differences(saved.read_text(encoding="utf-8"), recipe_text)
         except tomllib.TOMLDecodeError as exc:

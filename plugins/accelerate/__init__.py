@@ -3,7 +3,8 @@
 ``Pipeline.fit`` looks its trainer up by ``train.trainer`` (default ``accelerate``) instead of
 importing the engine, so the kernel stays free of it and a plugin can offer another trainer: a
 registered params class whose instance is called as
-``trainer(pipe, train, run_dir=, progress=, resume=, overwrite=) -> list[float]``.
+``trainer(pipe, train, run_dir=, progress=, resume=, overwrite=) -> list[float]``, with
+``trainer.load_state(run_dir, checkpoint=None) -> dict`` to read back what it wrote.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ class AccelerateTrainer:
         from interpgen.train import fit
 
         return fit(pipe, train, run_dir=run_dir, progress=progress, resume=resume, overwrite=overwrite)
+
+    def load_state(self, run_dir: str | Path, checkpoint: str | Path | None = None) -> dict[str, Any]:
+        """The state a run directory's newest (or the named) checkpoint holds, checked and read
+        without executing anything in the file (``weights_only``)."""
+        from interpgen.train import latest_checkpoint, load_checkpoint
+
+        return load_checkpoint(Path(checkpoint) if checkpoint is not None else latest_checkpoint(Path(run_dir)))
 
 
 @hookimpl

@@ -184,7 +184,7 @@ def evaluate_run(run_dir: str | Path, *, num: int | None = None, steps: int | No
                  seed: int | None = None, classifier: bool = True, feature_net: str | Path | None = None,
                  registry: Registry | None = None, cache: Path | None = None, write: bool = True) -> dict[str, Any]:
     """Load the run, evaluate it (see :func:`evaluate`) and write ``RUN/eval.json``."""
-    from interpgen.checkpoint import CheckpointError
+    from interpgen.protocols import CheckpointError
     from interpgen.pipeline import Pipeline
     from interpgen.train import atomic_write_bytes
     from interpgen.plugin_manager import registry as default_registry

@@ -1,5 +1,5 @@
-"""Reading checkpoints: the part of the run-directory format the kernel needs to load a trained
-pipeline (:meth:`interpgen.pipeline.Pipeline.load`); the training engine writes them.
+"""Checkpoint files of a run directory (read by :meth:`interpgen.pipeline.Pipeline.load` through
+the ``accelerate`` trainer's ``load_state``; written by :mod:`interpgen.train.run_dir`).
 
 ``RUN/checkpoints/step_NNNNNNNN.pt`` is a short header (format marker, SHA-256 and length of the
 payload) followed by the ``torch.save`` payload, read with ``weights_only=True`` so nothing in a
@@ -17,15 +17,13 @@ from typing import Any
 
 import torch
 
+from interpgen.protocols import CheckpointError
+
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest"
 RECIPE = "recipe.toml"
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
 _MAGIC = b"INTERPGEN-CHECKPOINT 2\n"
-
-
-class CheckpointError(RuntimeError):
-    """A run directory or checkpoint is missing, damaged or of another run."""
 
 
 def encode_checkpoint(state: dict[str, Any]) -> bytes:
