@@ -96,7 +96,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def plugin_report() -> dict[str, Any]:
-    """Everything installed, by kind, plus the plugins that failed to load."""
+    """Everything installed, by kind, the commands plugins add (``command``), and the plugins that
+    failed to load."""
     from interpgen.plugin_manager import plugins
 
     loaded = plugins()
@@ -106,6 +107,8 @@ def plugin_report() -> dict[str, Any]:
             {"name": e.name, "plugin": e.plugin, "distribution": e.distribution, "description": e.description}
             for e in sorted(loaded.registry, key=lambda e: e.name) if e.kind == kind
         ]
+    report["command"] = [{"name": c.name, "plugin": c.plugin, "distribution": c.distribution, "description": c.help}
+                         for c in loaded.registry.commands().values()]
     report["failed"] = [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in loaded.failed]
     return report
 

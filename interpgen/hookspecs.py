@@ -1,23 +1,9 @@
 """Hook specifications of the ``interpgen`` plugin system (pluggy project ``"interpgen"``).
 
-A plugin is a module (or object) found through the ``interpgen`` entry-point group that
-implements any of these hooks with :data:`hookimpl`::
-
-    from interpgen import hookimpl
-
-    @hookimpl
-    def interpgen_register(registry):
-        registry.add("interpolant", "my_schedule", MySchedule)
-        registry.add_command("my-report", run_report, configure=add_report_arguments, help="...")
-
-There are three hooks:
-
-* :func:`interpgen_register` adds parts of every kind (new kinds included) and commands;
-* :func:`interpgen_configure_converter` teaches the recipe converter a plugin's own field types;
-* :func:`interpgen_train_event` hears the training engine's events (:class:`TrainEvent`).
-
-They are called through pluggy's hook caller, so ``tryfirst``, ``trylast`` and wrappers work as pluggy
-documents. The kind-specific hooks of earlier versions (:data:`REMOVED_HOOKS`) are gone: a plugin that
+A plugin (a module or object found through the ``interpgen`` entry-point group) implements any of the three
+hooks below with :data:`hookimpl`, e.g. ``@hookimpl def interpgen_register(registry): registry.add("interpolant",
+"my_schedule", MySchedule)``. They are called through pluggy's hook caller, so ``tryfirst``, ``trylast`` and
+wrappers work. The kind-specific hooks of earlier versions (:data:`REMOVED_HOOKS`) are gone: a plugin that
 still implements one fails to load with a message naming ``interpgen_register(registry)``.
 """
 
@@ -67,11 +53,9 @@ class TrainEvent:
 def interpgen_register(registry: Registry) -> None:
     """Add parts and commands to ``registry``.
 
-    Parts of any kind, new kinds included: ``registry.add(kind, name, params_cls, build=None,
-    description="")``. Commands: ``registry.add_command(name, run, configure=None, help="")``, where
-    ``configure(parser)`` adds arguments to an ``argparse.ArgumentParser`` and ``run(args) -> int`` runs
-    the command. A name registered twice fails the plugin that came second, naming both owners.
-    """
+    Parts of any kind, new kinds included: ``registry.add(kind, name, params_cls, build=None, description="")``.
+    Commands: ``registry.add_command(name, run, configure=None, help="")``, where ``configure(parser)`` adds
+    arguments to an ``argparse.ArgumentParser`` and ``run(args) -> int`` runs the command."""
 
 
 @hookspec

@@ -1,28 +1,26 @@
 """Finding and loading plugins.
 
-Plugins come from the ``interpgen`` entry-point group, told apart by (distribution, entry-point
-name): two distributions may both call an entry point ``si`` and both load (pluggy knows them as
-``"interpgen:si"`` and ``"other-dist:si"``); the same pair seen twice loads once. Entry points are
-loaded one at a time (pluggy's ``load_setuptools_entrypoints`` stops at the first that fails), and the
-hooks are called through pluggy's hook caller, so ``tryfirst``, ``trylast`` and wrappers work.
+Plugins come from the ``interpgen`` entry-point group, loaded one at a time (pluggy's own
+``load_setuptools_entrypoints`` stops at the first that fails) and told apart by (distribution, name):
+two distributions may both name an entry point ``si`` (pluggy knows them as ``"interpgen:si"`` and
+``"other-dist:si"``); the same pair seen twice loads once. Hooks are called through pluggy's hook caller,
+so ``tryfirst``, ``trylast`` and wrappers work.
 
-Each hook implementation runs inside a guard that makes the registry record its plugin as the owner
-of what it adds, and turns a failure into that plugin's failure alone. A plugin that fails in any way
--- it does not import, a hook raises, it implements a hook interpgen does not define (a misspelt or a
-removed one), a hook takes an argument the specification lacks, or it registers a name another plugin
-already has -- is skipped with one :class:`PluginLoadWarning` that names its entry point, its
-distribution, the problem and how to switch it off; what it had registered is dropped and every other
-plugin keeps working. It is listed in :attr:`PluginSet.failed`, and an unknown part it would have
-provided says so. ``INTERPGEN_STRICT_PLUGINS=1`` (or ``strict=True``) makes each failure a
-:class:`PluginLoadError`. ``INTERPGEN_DISABLE_PLUGINS=a,dist:b`` switches entry points off, by name
-(every distribution's) or by ``distribution:name``.
+Each hook implementation runs guarded: the registry records its plugin as the owner of what it adds, and a
+failure is that plugin's alone. A plugin that does not import, whose hook raises, that implements a hook
+interpgen does not define (misspelt or removed) or takes an argument the specification lacks, or that
+registers a name already taken is skipped with one :class:`PluginLoadWarning` naming its entry point,
+distribution, the problem and how to switch it off; what it registered is dropped, it is listed in
+:attr:`PluginSet.failed`, and unknown-name errors mention it. ``INTERPGEN_STRICT_PLUGINS=1`` (or
+``strict=True``) makes each failure a :class:`PluginLoadError`. ``INTERPGEN_DISABLE_PLUGINS=a,dist:b``
+switches entry points off, by name (every distribution's) or by ``distribution:name``.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import difflib
+import functools
 import importlib.metadata
 import os
 import re
@@ -92,11 +90,7 @@ def load_plugins(*, strict: bool | None = None, extra: dict[str, Any] | None = N
     name, e.g. from a test, as distribution ``<python>``) and fill a fresh registry from their hooks."""
     if strict is None:
         strict = os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-    candidates = _candidates(extra)
-    loader = _Loader(strict, shared={name for name, n in collections.Counter(c.name for c in candidates).items()
-                                     if n > 1})
-    for candidate in reversed(candidates):  # pluggy calls the implementation registered last first
-        loader.register(candidate)
+    loader = _Loader(strict, _candidates(extra))
     result = loader.result
     result.registry.converter_hooks.append(
         lambda converter: result.manager.hook.interpgen_configure_converter(converter=converter))
@@ -108,14 +102,16 @@ def load_plugins(*, strict: bool | None = None, extra: dict[str, Any] | None = N
 class _Loader:
     """Registers plugins with pluggy, guards their hook implementations and records failures."""
 
-    def __init__(self, strict: bool, shared: set[str]):
-        self.strict, self.shared = strict, shared
+    def __init__(self, strict: bool, candidates: list[_Candidate]):
+        self.strict, self.candidates = strict, candidates
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
         self.result = PluginSet(manager=pm, registry=Registry())
         self.result.registry.failed = self.result.failed
         #: True while plugins load; afterwards a failing hook (an engine event) switches its plugin off.
         self.loading = True
+        for candidate in reversed(candidates):  # pluggy calls the implementation registered last first
+            self.register(candidate)
 
     def register(self, candidate: _Candidate) -> None:
         pm = self.result.manager
@@ -134,9 +130,8 @@ class _Loader:
             for impl in [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]:
                 if caller.spec is None and not impl.optionalhook:  # pluggy accepts it and checks later
                     return self.fail(candidate, _unknown_hook(pm, caller.name))
-                guard = self._guard_wrapper if impl.wrapper or impl.hookwrapper else self._guard
-                impl.function = guard(candidate, caller.name, impl.function)
-        return None
+                guard = self._wrap if impl.wrapper or impl.hookwrapper else self._call
+                impl.function = functools.partial(guard, candidate, caller.name, impl.function)
 
     def fail(self, candidate: _Candidate, problem: str) -> None:
         """Record ``candidate``'s failure: drop what it registered, unregister it, warn (or raise)."""
@@ -146,7 +141,8 @@ class _Loader:
         if pm.get_plugin(candidate.key) is not None:
             pm.unregister(name=candidate.key)
         self.result.distributions.pop(candidate.key, None)
-        switch = candidate.key if candidate.name in self.shared else candidate.name
+        shared = [c.name for c in self.candidates].count(candidate.name) > 1
+        switch = candidate.key if shared else candidate.name
         label = f"interpgen plugin {candidate.name!r} (distribution {candidate.distribution!r})"
         if self.strict:
             failed = "failed to load" if self.loading else "failed"
@@ -157,9 +153,6 @@ class _Loader:
         skipped = "skipped" if self.loading else "switched off"
         warnings.warn(f"{label} {skipped}: {problem}. Every other plugin keeps working; switch this one off "
                       f"with {DISABLE_ENV}={switch}", PluginLoadWarning, stacklevel=2)
-
-    def _failed(self, candidate: _Candidate) -> bool:
-        return self.result.manager.get_plugin(candidate.key) is None
 
     @contextlib.contextmanager
     def _owned(self, candidate: _Candidate, hook: str, passing: BaseException | None = None) -> Iterator[None]:
@@ -175,49 +168,43 @@ class _Loader:
         finally:
             self.result.registry.set_owner(*previous)
 
-    def _guard(self, candidate: _Candidate, hook: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            if not self._failed(candidate):
-                with self._owned(candidate, hook):
-                    return function(*args, **kwargs)
-            return None
+    def _call(self, candidate: _Candidate, hook: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A plugin's hook implementation, guarded (it is skipped once its plugin failed)."""
+        if candidate.key in self.result.distributions:
+            with self._owned(candidate, hook):
+                return function(*args, **kwargs)
+        return None
 
-        return guarded
-
-    def _guard_wrapper(self, candidate: _Candidate, hook: str,
-                       function: Callable[..., Any]) -> Callable[..., Any]:
-        """Guard a hook wrapper (new style or old style): the plugin owns what it registers on both sides
-        of its ``yield``; its failure (raising, not yielding, yielding twice) is its own."""
-
-        def guarded(*args: Any, **kwargs: Any) -> Iterator[None]:
-            inner, value, thrown = None, None, None
-            if not self._failed(candidate):
-                with self._owned(candidate, hook):
-                    inner = function(*args, **kwargs)
-                    try:
-                        next(inner)
-                    except StopIteration:
-                        raise RuntimeError("the hook wrapper did not yield") from None
-            try:
-                value = yield
-            except BaseException as exc:  # a later implementation raised: the plugin's wrapper sees it
-                thrown = exc
-            if inner is not None and not self._failed(candidate):
-                with self._owned(candidate, hook, passing=thrown):
-                    try:
-                        if thrown is None:
-                            inner.send(value)
-                        else:
-                            inner.throw(thrown)
-                    except StopIteration as stop:
-                        return stop.value
-                    inner.close()
-                    raise RuntimeError("the hook wrapper yielded twice")
-            if thrown is not None:
-                raise thrown
-            return value
-
-        return guarded
+    def _wrap(self, candidate: _Candidate, hook: str, function: Callable[..., Any],
+              *args: Any, **kwargs: Any) -> Iterator[None]:
+        """A plugin's hook wrapper (new style or old style), guarded: the plugin owns what it registers on
+        both sides of its ``yield``; its failure (raising, not yielding, yielding twice) is its own."""
+        inner, value, thrown = None, None, None
+        if candidate.key in self.result.distributions:
+            with self._owned(candidate, hook):
+                inner = function(*args, **kwargs)
+                try:
+                    next(inner)
+                except StopIteration:
+                    raise RuntimeError("the hook wrapper did not yield") from None
+        try:
+            value = yield
+        except BaseException as exc:  # a later implementation raised: the plugin's wrapper sees it
+            thrown = exc
+        if inner is not None and candidate.key in self.result.distributions:
+            with self._owned(candidate, hook, passing=thrown):
+                try:
+                    if thrown is None:
+                        inner.send(value)
+                    else:
+                        inner.throw(thrown)
+                except StopIteration as stop:
+                    return stop.value
+                inner.close()
+                raise RuntimeError("the hook wrapper yielded twice")
+        if thrown is not None:
+            raise thrown
+        return value
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,18 +1,13 @@
-"""The registry: named parts of each kind, and who registered them.
+"""The registry: named parts of each kind, and commands, each with its owner.
 
-A part is registered with a *params class* (a frozen, keyword-only attrs class whose fields are
-the part's recipe parameters) and an optional *build* function that turns a params instance into
-the working object given the run's context (data shape, number of classes, ...). When ``build``
-is left out the params instance is the working object itself (interpolants, samplers, gammas).
-
-Plugins also add commands of the ``interpgen`` command line (:meth:`Registry.add_command`); they live
-in their own table, not among the parts, and the kernel's own command names (:data:`KERNEL_COMMANDS`)
-cannot be taken. Every part and command records its owner (the plugin's entry-point name and its
-distribution); a name registered twice is an error naming both owners. A lookup of an unknown name
-lists what is installed and the plugins that failed to load (and what they would have provided).
-
-The kernel knows no part by name: everything here comes from plugins through
-:mod:`interpgen.hookspecs`.
+A part is registered with a *params class* (a frozen, keyword-only attrs class whose fields are its recipe
+parameters) and an optional *build* function that turns a params instance into the working object given the
+run's context (data shape, number of classes, ...); without ``build`` the params instance is the object.
+Plugins also add commands of the ``interpgen`` command line, in a table of their own; the kernel's command
+names (:data:`KERNEL_COMMANDS`) cannot be taken. Every part and command records its owner (entry-point name and
+distribution); a name registered twice is an error naming both owners, and a lookup of an unknown name lists
+what is installed and the plugins that failed to load. The kernel knows no part by name: everything here comes
+from plugins through :mod:`interpgen.hookspecs`.
 """
 
 from __future__ import annotations
@@ -125,8 +120,7 @@ class Registry:
         self.failed: list[FailedPlugin] = []
 
     def set_owner(self, plugin: str, distribution: str) -> tuple[str, str]:
-        """Make ``plugin`` the owner of what is registered next (the plugin loader does this around
-        each hook implementation); returns the previous owner."""
+        """Make ``plugin`` the owner of what is registered next; returns the previous owner."""
         previous, self._owner = self._owner, (plugin, distribution)
         return previous
 
@@ -150,11 +144,8 @@ class Registry:
 
     def add(self, kind: str, name: str, params: type, *, build: Callable[..., Any] | None = None,
             description: str = "") -> Entry:
-        """Register ``name`` under ``kind``.
-
-        ``params`` must be an attrs class; ``build(params_instance, **context)`` makes the
-        working object (omit it when the params instance is the object).
-        """
+        """Register ``name`` under ``kind``: ``params`` is an attrs class, ``build(params_instance, **context)``
+        makes the working object (omit it when the params instance is the object)."""
         table = self._entries.setdefault(kind, {})
         plugin, distribution = self._claim(kind, name, table)
         if not attrs.has(params):
@@ -195,17 +186,15 @@ class Registry:
     def drop_plugin(self, plugin: str, distribution: str | None = None) -> list[tuple[str, str]]:
         """Forget every part and command ``plugin`` registered (of ``distribution``, when given);
         used when a plugin fails. Returns the ``(kind, name)`` pairs dropped."""
-        dropped: list[tuple[str, str]] = []
-        for item in [*self, *self._commands.values()]:
-            if item.plugin == plugin and distribution in (None, item.distribution):
-                if isinstance(item, Command):
-                    del self._commands[item.name]
-                    dropped.append(("command", item.name))
-                else:
-                    del self._entries[item.kind][item.name]
-                    del self._by_class[item.params]
-                    dropped.append((item.kind, item.name))
-        return dropped
+        dropped = [item for item in [*self, *self._commands.values()]
+                   if item.plugin == plugin and distribution in (None, item.distribution)]
+        for item in dropped:
+            if isinstance(item, Command):
+                del self._commands[item.name]
+            else:
+                del self._entries[item.kind][item.name]
+                del self._by_class[item.params]
+        return [(item.kind if isinstance(item, Entry) else "command", item.name) for item in dropped]
 
     def kinds(self) -> list[str]:
         return list(self._entries)

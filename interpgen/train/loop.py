@@ -91,6 +91,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.show_progress = progress
         self.losses: list[float] = []
+        self.saved_step: int | None = None
 
     # -- set-up -----------------------------------------------------------------------------
     def run(self, *, resume: bool = False, overwrite: bool = False) -> list[float]:
@@ -137,6 +138,8 @@ class Trainer:
             self.progress.close()
             if self.writer is not None:
                 self.writer.close()
+        if run is not None and self.saved_step != pipe.step:
+            self._save(pipe.step)  # nothing was left to train: still leave a loadable run
         self._finish()
         return self.losses
 
@@ -291,6 +294,7 @@ class Trainer:
         self._event("log", step, record)
 
     def _save(self, step: int) -> None:
+        self.saved_step = step
         self._check_weights(step)
         window = (self._window_mean_sum(), self.window_count)
         if not self.main:
