@@ -21,27 +21,20 @@ PROJECT = "interpgen"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-#: The kinds of :class:`TrainEvent`: a metrics row was logged, a checkpoint was written, training ended.
-TRAIN_EVENT_KINDS: tuple[str, ...] = ("log", "checkpoint", "end")
-
 #: Hooks of earlier versions (``interpgen_register_priors`` and the like), each with the kind it registered.
-REMOVED_HOOKS: dict[str, str] = {
-    f"interpgen_register_{kind}s": kind
-    for kind in ("interpolant", "prior", "coupling", "autoencoder", "sampler", "network", "dataset")
-}
+REMOVED_HOOKS: dict[str, str] = {f"interpgen_register_{kind}s": kind for kind in (
+    "interpolant", "prior", "coupling", "autoencoder", "sampler", "network", "dataset")}
 
 
 @attrs.frozen
 class TrainEvent:
     """One event of the training engine, passed to :func:`interpgen_train_event`.
 
-    ``kind`` is ``"log"`` (``record`` holds the metrics row just written), ``"checkpoint"`` (a
-    checkpoint of ``step`` was written under ``run_dir``) or ``"end"`` (training stopped at ``step``).
-    ``pipe`` is what is being trained (the ``Trainable``, normally a ``Pipeline``), ``train`` the
-    ``Train`` configuration of the run, ``run_dir`` the run directory (None when the run writes none).
-    """
+    ``kind`` is ``"log"`` (``record`` holds the metrics row just written), ``"checkpoint"`` (a checkpoint of
+    ``step`` was written under ``run_dir``, None when the run writes none) or ``"end"`` (training stopped at
+    ``step``). ``pipe`` is what is trained (the ``Trainable``, normally a ``Pipeline``), ``train`` its ``Train``."""
 
-    kind: str = attrs.field(validator=attrs.validators.in_(TRAIN_EVENT_KINDS))
+    kind: str = attrs.field(validator=attrs.validators.in_(("log", "checkpoint", "end")))
     step: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
     pipe: Any
     run_dir: Path | None

@@ -1,19 +1,16 @@
 """Finding and loading plugins.
 
 Plugins come from the ``interpgen`` entry-point group, loaded one at a time (pluggy's own
-``load_setuptools_entrypoints`` stops at the first that fails) and told apart by (distribution, name):
-two distributions may both name an entry point ``si`` (pluggy knows them as ``"interpgen:si"`` and
-``"other-dist:si"``); the same pair seen twice loads once. Hooks are called through pluggy's hook caller,
-so ``tryfirst``, ``trylast`` and wrappers work.
-
-Each hook implementation runs guarded: the registry records its plugin as the owner of what it adds, and a
-failure is that plugin's alone. A plugin that does not import, whose hook raises, that implements a hook
-interpgen does not define (misspelt or removed) or takes an argument the specification lacks, or that
-registers a name already taken is skipped with one :class:`PluginLoadWarning` naming its entry point,
-distribution, the problem and how to switch it off; what it registered is dropped, it is listed in
-:attr:`PluginSet.failed`, and unknown-name errors mention it. ``INTERPGEN_STRICT_PLUGINS=1`` (or
-``strict=True``) makes each failure a :class:`PluginLoadError`. ``INTERPGEN_DISABLE_PLUGINS=a,dist:b``
-switches entry points off, by name (every distribution's) or by ``distribution:name``.
+``load_setuptools_entrypoints`` stops at the first failure) and told apart by (distribution, name): two
+distributions may both name an entry point ``si`` (``"interpgen:si"`` and ``"other-dist:si"`` to pluggy); the same
+pair seen twice loads once. Hooks are called through pluggy's hook caller (``tryfirst``, ``trylast`` and wrappers
+work), each implementation guarded: the registry records its plugin as the owner of what it adds, and any failure --
+not importing, a hook raising, a hook interpgen does not define (misspelt or removed), an argument the specification
+lacks, a name already taken -- is that plugin's alone. It is skipped with one :class:`PluginLoadWarning` naming its
+entry point, distribution, the problem and how to switch it off, what it registered is dropped, and it is listed in
+:attr:`PluginSet.failed`. ``INTERPGEN_STRICT_PLUGINS=1`` (or ``strict=True``) makes each failure a
+:class:`PluginLoadError`; ``INTERPGEN_DISABLE_PLUGINS=a,dist:b`` switches entry points off, by name (every
+distribution's) or by ``distribution:name``.
 """
 
 from __future__ import annotations
@@ -33,9 +30,6 @@ import pluggy
 
 from interpgen import hookspecs
 from interpgen.registry import PYTHON_OWNER, FailedPlugin, Registry
-
-__all__ = ["DISABLE_ENV", "ENTRY_POINT_GROUP", "STRICT_ENV", "FailedPlugin", "PluginLoadError",
-           "PluginLoadWarning", "PluginSet", "load_plugins", "plugins", "registry", "reload_plugins"]
 
 ENTRY_POINT_GROUP = "interpgen"
 STRICT_ENV = "INTERPGEN_STRICT_PLUGINS"
@@ -73,8 +67,7 @@ class _Candidate:
 
 
 def _candidates(extra: dict[str, Any] | None) -> list[_Candidate]:
-    """The plugins not switched off, in the order their hooks are called: the interpgen distribution's
-    own first, then the other entry points by name and distribution, then ``extra``."""
+    """The plugins not switched off, in calling order: interpgen's own, the rest by name, then ``extra``."""
     found: dict[tuple[str, str], _Candidate] = {}
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist is not None else "<unknown>"
@@ -90,13 +83,7 @@ def load_plugins(*, strict: bool | None = None, extra: dict[str, Any] | None = N
     name, e.g. from a test, as distribution ``<python>``) and fill a fresh registry from their hooks."""
     if strict is None:
         strict = os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-    loader = _Loader(strict, _candidates(extra))
-    result = loader.result
-    result.registry.converter_hooks.append(
-        lambda converter: result.manager.hook.interpgen_configure_converter(converter=converter))
-    result.manager.hook.interpgen_register(registry=result.registry)
-    loader.loading = False
-    return result
+    return _Loader(strict, _candidates(extra)).result
 
 
 class _Loader:
@@ -108,10 +95,13 @@ class _Loader:
         pm.add_hookspecs(hookspecs)
         self.result = PluginSet(manager=pm, registry=Registry())
         self.result.registry.failed = self.result.failed
-        #: True while plugins load; afterwards a failing hook (an engine event) switches its plugin off.
-        self.loading = True
+        self.loading = True  # afterwards a failing hook (an engine event) switches its plugin off
         for candidate in reversed(candidates):  # pluggy calls the implementation registered last first
             self.register(candidate)
+        self.result.registry.converter_hooks.append(
+            lambda converter: pm.hook.interpgen_configure_converter(converter=converter))
+        pm.hook.interpgen_register(registry=self.result.registry)
+        self.loading = False
 
     def register(self, candidate: _Candidate) -> None:
         pm = self.result.manager
@@ -138,26 +128,22 @@ class _Loader:
         registry, pm = self.result.registry, self.result.manager
         provided = tuple(dict.fromkeys(registry.attempted(candidate.name, candidate.distribution)))
         registry.drop_plugin(candidate.name, candidate.distribution)
-        if pm.get_plugin(candidate.key) is not None:
+        if self.result.distributions.pop(candidate.key, None) is not None:  # it was registered
             pm.unregister(name=candidate.key)
-        self.result.distributions.pop(candidate.key, None)
         shared = [c.name for c in self.candidates].count(candidate.name) > 1
-        switch = candidate.key if shared else candidate.name
+        switch = f"{DISABLE_ENV}={candidate.key if shared else candidate.name}"
         label = f"interpgen plugin {candidate.name!r} (distribution {candidate.distribution!r})"
         if self.strict:
-            failed = "failed to load" if self.loading else "failed"
-            raise PluginLoadError(f"{label} {failed}: {problem} [{STRICT_ENV}=1 makes this an error; "
-                                  f"{DISABLE_ENV}={switch} switches the plugin off]")
+            raise PluginLoadError(f"{label} {'failed to load' if self.loading else 'failed'}: {problem} "
+                                  f"[{STRICT_ENV}=1 makes this an error; {switch} switches the plugin off]")
         self.result.failed.append(FailedPlugin(name=candidate.name, distribution=candidate.distribution,
                                                error=problem, provided=provided))
-        skipped = "skipped" if self.loading else "switched off"
-        warnings.warn(f"{label} {skipped}: {problem}. Every other plugin keeps working; switch this one off "
-                      f"with {DISABLE_ENV}={switch}", PluginLoadWarning, stacklevel=2)
+        warnings.warn(f"{label} {'skipped' if self.loading else 'switched off'}: {problem}. Every other plugin "
+                      f"keeps working; switch this one off with {switch}", PluginLoadWarning, stacklevel=2)
 
     @contextlib.contextmanager
     def _owned(self, candidate: _Candidate, hook: str, passing: BaseException | None = None) -> Iterator[None]:
-        """Run a plugin's code as the owner of what it registers; an exception it raises is its failure,
-        except ``passing`` (one a later implementation raised and pluggy threw into a wrapper)."""
+        """Run plugin code as the owner of what it registers; what it raises (but ``passing``) is its failure."""
         previous = self.result.registry.set_owner(candidate.name, candidate.distribution)
         try:
             yield
@@ -169,7 +155,6 @@ class _Loader:
             self.result.registry.set_owner(*previous)
 
     def _call(self, candidate: _Candidate, hook: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """A plugin's hook implementation, guarded (it is skipped once its plugin failed)."""
         if candidate.key in self.result.distributions:
             with self._owned(candidate, hook):
                 return function(*args, **kwargs)
@@ -177,8 +162,7 @@ class _Loader:
 
     def _wrap(self, candidate: _Candidate, hook: str, function: Callable[..., Any],
               *args: Any, **kwargs: Any) -> Iterator[None]:
-        """A plugin's hook wrapper (new style or old style), guarded: the plugin owns what it registers on
-        both sides of its ``yield``; its failure (raising, not yielding, yielding twice) is its own."""
+        """A plugin's hook wrapper (new or old style), owning what it adds on both sides of its ``yield``."""
         inner, value, thrown = None, None, None
         if candidate.key in self.result.distributions:
             with self._owned(candidate, hook):
@@ -200,7 +184,6 @@ class _Loader:
                         inner.throw(thrown)
                 except StopIteration as stop:
                     return stop.value
-                inner.close()
                 raise RuntimeError("the hook wrapper yielded twice")
         if thrown is not None:
             raise thrown
@@ -216,7 +199,7 @@ def _validation_problem(pm: pluggy.PluginManager, exc: pluggy.PluginValidationEr
     found = re.search(r"for hook '(\w+)'.*Argument\(s\) \{(.*)\} are declared in the hookimpl", str(exc), re.S)
     if found is None:
         return " ".join(_describe(exc).split())
-    hook, extra = found.groups()
+    hook, extra = found[1], ", ".join(sorted(found[2].split(", ")))  # pluggy names them as a set
     return (f"its hook {hook} takes argument(s) {extra} that interpgen does not pass; "
             f"the hook is {hook}({', '.join(getattr(pm.hook, hook).spec.argnames)})")
 

@@ -3,11 +3,10 @@
 A part is registered with a *params class* (a frozen, keyword-only attrs class whose fields are its recipe
 parameters) and an optional *build* function that turns a params instance into the working object given the
 run's context (data shape, number of classes, ...); without ``build`` the params instance is the object.
-Plugins also add commands of the ``interpgen`` command line, in a table of their own; the kernel's command
-names (:data:`KERNEL_COMMANDS`) cannot be taken. Every part and command records its owner (entry-point name and
-distribution); a name registered twice is an error naming both owners, and a lookup of an unknown name lists
-what is installed and the plugins that failed to load. The kernel knows no part by name: everything here comes
-from plugins through :mod:`interpgen.hookspecs`.
+Plugins also add commands of the ``interpgen`` command line, except the kernel's (:data:`KERNEL_COMMANDS`).
+Every part and command records its owner (entry-point name and distribution); a name registered twice is an
+error naming both owners, and an unknown name's error lists what is installed and the plugins that failed.
+The kernel knows no part by name: everything here comes from plugins through :mod:`interpgen.hookspecs`.
 """
 
 from __future__ import annotations
@@ -47,10 +46,6 @@ class FailedPlugin:
     error: str
     provided: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def label(self) -> str:
-        return f"plugin {self.name!r} (distribution {self.distribution!r})"
-
 
 class UnknownNameError(RegistryError, LookupError):
     """Raised by :meth:`Registry.get` for a name nobody registered."""
@@ -64,7 +59,8 @@ class UnknownNameError(RegistryError, LookupError):
 def _failed_note(kind: str, name: str, failed: Sequence[FailedPlugin]) -> str:
     providers = [f for f in failed if (kind, name) in f.provided]
     if providers:
-        return "".join(f"; {f.label} would have provided it but failed: {f.error}" for f in providers)
+        return "".join(f"; plugin {f.name!r} (distribution {f.distribution!r}) would have provided it but failed: "
+                       f"{f.error}" for f in providers)
     if failed:
         labels = ", ".join(f"{f.name!r} (distribution {f.distribution!r})" for f in failed)
         return f"; note: plugin(s) {labels} failed to load, and one of them may provide it"
@@ -129,14 +125,12 @@ class Registry:
         return list(self._attempts.get((plugin, distribution), []))
 
     def _claim(self, kind: str, name: str, table: dict[str, Any]) -> tuple[str, str]:
-        """Record the current owner's attempt at ``name`` and return that owner; refuse a bad name or
-        one ``table`` already has."""
+        """Record the current owner's attempt at ``name`` and return the owner; refuse a bad or taken name."""
         if not isinstance(name, str) or not name or name != name.strip():
             raise RegistryError(f"{kind} name must be a non-empty string without spaces at the ends, got {name!r}")
         self._attempts.setdefault(self._owner, []).append((kind, name))
         plugin, distribution = self._owner
-        if name in table:
-            old = table[name]
+        if (old := table.get(name)) is not None:
             raise RegistryError(
                 f"{kind} {name!r} is registered twice: by plugin {old.plugin!r} (distribution "
                 f"{old.distribution!r}) and by plugin {plugin!r} (distribution {distribution!r})")
@@ -149,14 +143,11 @@ class Registry:
         table = self._entries.setdefault(kind, {})
         plugin, distribution = self._claim(kind, name, table)
         if not attrs.has(params):
-            raise RegistryError(
-                f"{kind} {name!r}: params must be an attrs class (got {params!r}); "
-                "declare its recipe parameters with @attrs.frozen(kw_only=True)")
-        if params in self._by_class:
-            old = self._by_class[params]
-            raise RegistryError(
-                f"params class {params.__qualname__} is already registered as {old.kind} {old.name!r}; "
-                "give each registered name its own class (a subclass is enough)")
+            raise RegistryError(f"{kind} {name!r}: params must be an attrs class (got {params!r}); "
+                                "declare its recipe parameters with @attrs.frozen(kw_only=True)")
+        if (old := self._by_class.get(params)) is not None:
+            raise RegistryError(f"params class {params.__qualname__} is already registered as {old.kind} "
+                                f"{old.name!r}; give each registered name its own class (a subclass is enough)")
         description = description or (params.__doc__ or "").strip().partition("\n")[0]
         entry = Entry(kind=kind, name=name, params=params, build=build or _identity_build, plugin=plugin,
                       distribution=distribution, description=description)
@@ -171,16 +162,14 @@ class Registry:
         if name.startswith("-"):
             raise RegistryError(f"command name {name!r} must not start with '-'")
         if name in KERNEL_COMMANDS:
-            raise RegistryError(
-                f"command {name!r} belongs to the interpgen kernel ({', '.join(KERNEL_COMMANDS)}); "
-                f"plugin {plugin!r} (distribution {distribution!r}) must choose another name")
+            raise RegistryError(f"command {name!r} belongs to the interpgen kernel ({', '.join(KERNEL_COMMANDS)}); "
+                                f"plugin {plugin!r} (distribution {distribution!r}) must choose another name")
         if not callable(run):
             raise RegistryError(f"command {name!r}: run must be callable, got {run!r}")
         if configure is not None and not callable(configure):
             raise RegistryError(f"command {name!r}: configure must be callable or None, got {configure!r}")
-        command = Command(name=name, run=run, configure=configure, help=help, plugin=plugin,
-                          distribution=distribution)
-        self._commands[name] = command
+        command = self._commands[name] = Command(name=name, run=run, configure=configure, help=help,
+                                                 plugin=plugin, distribution=distribution)
         return command
 
     def drop_plugin(self, plugin: str, distribution: str | None = None) -> list[tuple[str, str]]:
@@ -203,14 +192,12 @@ class Registry:
         return sorted(self._entries.get(kind, {}))
 
     def get(self, kind: str, name: str) -> Entry:
-        table = self._entries.get(kind)
-        if table is None:
+        if kind not in self._entries:
             raise RegistryError(f"unknown kind {kind!r}; kinds: {', '.join(self.kinds())}"
                                 f"{_failed_note(kind, name, self.failed)}")
-        try:
-            return table[name]
-        except KeyError:
-            raise UnknownNameError(kind, name, sorted(table), self.failed) from None
+        if name not in self._entries[kind]:
+            raise UnknownNameError(kind, name, self.names(kind), self.failed)
+        return self._entries[kind][name]
 
     def entry_for(self, params: Any) -> Entry | None:
         """The entry whose params class is ``type(params)`` (None for unregistered objects)."""
@@ -226,10 +213,9 @@ class Registry:
         return dict(sorted(self._commands.items()))
 
     def command(self, name: str) -> Command:
-        try:
-            return self._commands[name]
-        except KeyError:
-            raise UnknownNameError("command", name, sorted(self._commands), self.failed) from None
+        if name not in self._commands:
+            raise UnknownNameError("command", name, sorted(self._commands), self.failed)
+        return self._commands[name]
 
     def __iter__(self) -> Iterator[Entry]:
         for table in self._entries.values():

@@ -89,5 +89,5 @@ def test_bad_parameter_is_reported_with_its_path(tmp_path):
     from interpgen.plugin_manager import registry
     from interpgen.recipe import structure_recipe
 
-    with pytest.raises(RecipeError, match=r"p must be >= 1.*@ interpolant"):
+    with pytest.raises(RecipeError, match=r"p must be a number >= 1 \(so the path is smooth at t = 1\), got 0.5 @ interpolant"):
         structure_recipe({"data": {"name": "moons"}, "interpolant": {"name": "power", "p": 0.5}}, registry())
