@@ -22,43 +22,21 @@ from interpgen.plugin_manager import plugins, registry, reload_plugins
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "Registry": "interpgen.registry",
-    "TrainEvent": "interpgen.hookspecs",
-    "Pipeline": "interpgen.pipeline",
-    "part": "interpgen.pipeline",
-    "Samples": "interpgen.pipeline",
-    "Recipe": "interpgen.recipe",
-    "Train": "interpgen.recipe",
-    "load_recipe": "interpgen.recipe",
-    "dump_recipe": "interpgen.recipe",
-    "structure_recipe": "interpgen.recipe",
-    "RecipeError": "interpgen.config",
-    "Part": "interpgen.config",
-    "ModelField": "interpgen.fields",
-    "SampleResult": "interpgen.protocols",
-    "ConversionError": "interpgen.protocols",
-    "Interpolant": "interpgen.protocols",
-    "Prior": "interpgen.protocols",
-    "Coupling": "interpgen.protocols",
-    "Autoencoder": "interpgen.protocols",
-    "Sampler": "interpgen.protocols",
-    "Field": "interpgen.protocols",
-    "Trainable": "interpgen.protocols",
-    "Registry": "interpgen.registry",
-    "TrainEvent": "interpgen.hookspecs",
-    "AffineInterpolant": "interpgen.affine",
-    "DeterministicInterpolant": "interpgen.affine",
-    "expand_like": "interpgen.tensors",
-    "batch_time": "interpgen.tensors",
-    "drop_labels": "interpgen.tensors",
-    "check_shard": "interpgen.tensors",
-    "DataSource": "interpgen.protocols",
-    "PREDICTIONS": "interpgen.protocols",
-    "integrate_sde": "interpgen.sde",
-    "euler_maruyama_step": "interpgen.sde",
-    "standard_normal_like": "interpgen.sde",
+#: The public names, by the module that defines them (imported on first use).
+_EXPORTS = {
+    "interpgen.pipeline": ("Pipeline", "part", "Samples"),
+    "interpgen.recipe": ("Recipe", "Train", "load_recipe", "dump_recipe", "structure_recipe"),
+    "interpgen.config": ("RecipeError", "Part"),
+    "interpgen.registry": ("Registry",),
+    "interpgen.hookspecs": ("TrainEvent",),
+    "interpgen.fields": ("ModelField",),
+    "interpgen.protocols": ("SampleResult", "ConversionError", "CheckpointError", "Interpolant", "Prior", "Coupling",
+                            "Autoencoder", "Sampler", "Field", "Trainable", "DataSource", "PREDICTIONS"),
+    "interpgen.affine": ("AffineInterpolant", "DeterministicInterpolant"),
+    "interpgen.tensors": ("expand_like", "batch_time", "drop_labels", "check_shard"),
+    "interpgen.sde": ("integrate_sde", "euler_maruyama_step", "standard_normal_like"),
 }
+_LAZY = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = ["hookimpl", "plugins", "registry", "reload_plugins", "__version__", *_LAZY]
 

@@ -1,19 +1,13 @@
 """The spatially linear interpolant ``x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z`` (math.md 1.1).
 
-:class:`AffineInterpolant` holds everything that does not depend on the schedule: sampling
-``x_t``, the regression targets (math.md 1.4), the prediction conversions (math.md 1.2, 1.5)
-and the endpoint distances. A concrete interpolant supplies ``alpha, beta, alpha_dot,
-beta_dot`` in closed form and the gamma part either through a ``gamma`` field
-(the SI plugin's ``NoisyInterpolant``) or as zero (:class:`DeterministicInterpolant`).
+:class:`AffineInterpolant` holds what does not depend on the schedule: sampling ``x_t``, the regression targets
+(math.md 1.4), the prediction conversions (:mod:`interpgen.conversions`) and the endpoint distances. A
+third-party interpolant only writes its schedule: subclass :class:`DeterministicInterpolant` (gamma = 0) or
+:class:`AffineInterpolant` (supplying ``gamma``, ``gamma_dot``, ``gamma_gamma_dot`` and ``deterministic``, as
+the SI plugin's ``NoisyInterpolant`` does).
 
-This lives in the kernel so that a third-party interpolant only writes its schedule: subclass
-:class:`DeterministicInterpolant` (gamma = 0) or :class:`AffineInterpolant` (supplying
-``gamma``, ``gamma_dot``, ``gamma_gamma_dot`` and ``deterministic``).
-
-``gaussian_base`` (an argument of ``target``, ``convert`` and ``available``) means
-``x0 ~ N(0, I)`` independent of ``x1`` (the independent coupling): only then are the
-one-sided formulas of math.md 1.5 and the reduction of a two-sided interpolant to a one-sided
-one valid.
+``gaussian_base`` means ``x0 ~ N(0, I)`` independent of ``x1`` (the independent coupling): only then are the
+one-sided formulas of math.md 1.5 and the reduction of a two-sided interpolant to a one-sided one valid.
 """
 
 from __future__ import annotations
@@ -33,19 +27,14 @@ from interpgen import conversions
 
 @attrs.frozen(kw_only=True)
 class AffineInterpolant:
-    """Base of the built-in interpolants (math.md 1.1); not registered itself.
-
-    Class attributes: ``base_is_data`` (True when x0 is drawn from the data, the mirror
-    interpolant of math.md 1.6), ``ignores_base`` (True when alpha is identically 0, so x_t does
-    not involve x0) and ``singular_t_eps`` (the end distance for predictions whose formulas are
-    singular at an end, see :meth:`default_t_eps`).
-    """
+    """Base of the built-in interpolants, not registered itself. Class attributes: ``base_is_data`` (x0 is drawn
+    from the data: the mirror of math.md 1.6), ``ignores_base`` (alpha is identically 0, so x_t does not involve
+    x0) and ``singular_t_eps`` (see :meth:`default_t_eps`)."""
 
     base_is_data: ClassVar[bool] = False
     ignores_base: ClassVar[bool] = False
     singular_t_eps: ClassVar[float] = 1e-3
 
-    # -- schedule (overridden) --------------------------------------------------------------
     def alpha(self, t: Tensor) -> Tensor:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
 
@@ -62,10 +51,8 @@ class AffineInterpolant:
     def deterministic(self) -> bool:  # pragma: no cover
         raise NotImplementedError
 
-    # -- sampling x_t ----------------------------------------------------------------------
     def interpolate(self, x0: Tensor, x1: Tensor, z: Tensor | None, t: Tensor) -> Tensor:
-        """``x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z`` (math.md 1.1); ``z`` may be None when
-        the interpolant is deterministic."""
+        """``x_t`` (math.md 1.1); ``z`` may be None when the interpolant is deterministic."""
         out = expand_like(self.alpha(t), x1) * x0 + expand_like(self.beta(t), x1) * x1
         if self.deterministic:
             return out
@@ -74,28 +61,23 @@ class AffineInterpolant:
         return out + expand_like(self.gamma(t), x1) * z
 
     def coefficients(self, t: Tensor, x: Tensor) -> conversions.Coefficients:
-        """Schedule values at ``t`` broadcast against ``x`` (gamma gamma' from its closed form)."""
-        return conversions.Coefficients(
-            alpha=expand_like(self.alpha(t), x), beta=expand_like(self.beta(t), x),
-            gamma=expand_like(self.gamma(t), x), alpha_dot=expand_like(self.alpha_dot(t), x),
-            beta_dot=expand_like(self.beta_dot(t), x),
-            gamma_gamma_dot=expand_like(self.gamma_gamma_dot(t), x))
+        """Schedule values at ``t`` broadcast against ``x``, each field from the method of its name (so gamma
+        gamma' from its closed form)."""
+        fields = conversions.Coefficients._fields
+        return conversions.Coefficients(*(expand_like(getattr(self, name)(t), x) for name in fields))
 
-    # -- regression targets (math.md 1.4) ---------------------------------------------------
     def target(self, prediction: str, x0: Tensor, x1: Tensor, z: Tensor | None, t: Tensor,
                *, gaussian_base: bool) -> Tensor:
-        """The MSE regression target whose conditional mean given ``x_t`` is ``prediction``
-        (math.md 1.4, MSE form):
+        """The MSE regression target whose conditional mean given ``x_t`` is ``prediction`` (math.md 1.4):
 
-        * velocity: ``alpha' x0 + beta' x1 + gamma' z``; the ``gamma' z`` term is dropped when
-          gamma is zero, and also at the points where ``gamma'`` is infinite (``t = 0, 1`` for the
-          square-root gammas), where no finite target exists: keep ``t`` inside
-          ``[t_eps, 1 - t_eps]`` with ``default_t_eps("velocity")``, which is > 0 then;
+        * velocity: ``alpha' x0 + beta' x1 + gamma' z``; the ``gamma' z`` term is dropped when gamma is zero,
+          and also where ``gamma'`` is infinite (``t = 0, 1`` for the square-root gammas), where no finite target
+          exists: keep ``t`` inside ``[t_eps, 1 - t_eps]`` with ``default_t_eps("velocity")``, > 0 then;
         * x0 -> ``x0``; x1 -> ``x1``; noise -> ``z`` (two-sided) or ``x0`` (gamma == 0);
-        * score: gamma == 0 with a Gaussian base ``-x0/alpha`` (singular at t = 1);
-          gamma > 0 with a Gaussian base ``-(alpha x0 + gamma z)/(alpha^2 + gamma^2)`` (singular
-          where both vanish, t = 1); gamma > 0 otherwise ``-z/gamma`` (singular at t = 0, 1);
-          gamma == 0 with a non-Gaussian base: :class:`ConversionError` (no score target exists).
+        * score: gamma == 0 with a Gaussian base ``-x0/alpha`` (singular at t = 1); gamma > 0 with a Gaussian
+          base ``-(alpha x0 + gamma z)/(alpha^2 + gamma^2)`` (singular where both vanish, t = 1); gamma > 0
+          otherwise ``-z/gamma`` (singular at t = 0, 1); gamma == 0 with a non-Gaussian base:
+          :class:`ConversionError` (no score target exists).
         """
         conversions.check_prediction(prediction)
         if not self.deterministic and z is None:
@@ -114,8 +96,7 @@ class AffineInterpolant:
             gamma_dot = self.gamma_dot(t)
             gamma_dot = torch.where(torch.isfinite(gamma_dot), gamma_dot, torch.zeros_like(gamma_dot))
             return out + expand_like(gamma_dot, x1) * z
-        # score
-        if self.deterministic:
+        if self.deterministic:  # score
             if not gaussian_base:
                 raise ConversionError(
                     f"{type(self).__name__} has gamma == 0 and the base is not Gaussian: no score "
@@ -127,7 +108,6 @@ class AffineInterpolant:
             return -(alpha * x0 + gamma * z) / (alpha * alpha + gamma * gamma)
         return -z / gamma
 
-    # -- conversions (math.md 1.2, 1.5) ----------------------------------------------------
     def available(self, have: tuple[str, ...], *, gaussian_base: bool) -> tuple[str, ...]:
         """The predictions :meth:`convert` can produce from ``have`` (``have`` included)."""
         return conversions.available(have, deterministic=self.deterministic,
@@ -135,22 +115,19 @@ class AffineInterpolant:
 
     def convert(self, have: Mapping[str, Tensor], x: Tensor, t: Tensor, want: str,
                 *, gaussian_base: bool) -> Tensor:
-        """Turn the predictions ``have`` at ``(x, t)`` into ``want`` (math.md 1.2, 1.5); see
-        :mod:`interpgen.conversions` for every formula and its singular points.
-        Raises :class:`ConversionError` when ``want`` is not determined by ``have``."""
+        """Turn the predictions ``have`` at ``(x, t)`` into ``want``; :func:`interpgen.conversions.convert` has
+        every formula and its singular points. Raises :class:`ConversionError` when ``have`` does not
+        determine ``want``."""
         return conversions.convert(have, x, self.coefficients(t, x), want,
                                    deterministic=self.deterministic, gaussian_base=gaussian_base,
                                    ignores_base=self.ignores_base)
 
     def default_t_eps(self, prediction: str) -> float:
-        """Distance kept from the ends when training or sampling with ``prediction``.
-
-        ``0.0`` for a velocity prediction when ``alpha', beta', gamma'`` are finite at both
-        ends (then the velocity target and the ODE drift are regular on all of [0, 1], e.g.
-        linear, gvp, trig, one_sided, fm_ot with a zero or ``bsquared`` gamma); otherwise
-        ``singular_t_eps`` (1e-3; 1e-5 for ``vp`` as in SiT, math.md 2.2), because score, noise,
-        x0 and x1 conversions divide by ``alpha``, ``beta`` or ``gamma`` at an end (math.md 1.5).
-        """
+        """Distance kept from the ends when training or sampling with ``prediction``: ``0.0`` for a velocity
+        when ``alpha', beta', gamma'`` are finite at both ends (then its target and the ODE drift are regular on
+        all of [0, 1], e.g. linear, gvp, trig, one_sided, fm_ot with a zero or ``bsquared`` gamma); otherwise
+        ``singular_t_eps`` (1e-3; 1e-5 for ``vp`` as in SiT, math.md 2.2), because score, noise, x0 and x1
+        conversions divide by ``alpha``, ``beta`` or ``gamma`` at an end (math.md 1.5)."""
         conversions.check_prediction(prediction)
         if prediction == "velocity":
             ends = torch.tensor([0.0, 1.0], dtype=torch.float64)

@@ -11,11 +11,9 @@
 
 from __future__ import annotations
 
-import enum
 import types
 import typing
 from collections.abc import Callable, Mapping
-from pathlib import PurePath
 from typing import Annotated, Any
 
 import attrs
@@ -85,24 +83,21 @@ class _NameError(ValueError):
     """Raised for an unknown part name; reported at ``<path>.name``."""
 
 
+#: What each scalar type accepts (bools are not numbers) and how a refusal names it.
+_SCALAR_RULES: dict[type, tuple[tuple[type, ...], str]] = {
+    float: ((int, float), "a number"), int: ((int,), "an integer"), bool: ((bool,), "true or false"),
+    str: ((str,), "a string")}
+
+
 def _strict_scalar(expected: type) -> Callable[[Any, type], Any]:
+    accepted, what = _SCALAR_RULES[expected]
+
     def hook(value: Any, _: type) -> Any:
-        if expected is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            return float(value) if ok else _bad(value, "a number")
-        if expected is int:
-            return value if isinstance(value, int) and not isinstance(value, bool) else _bad(value, "an integer")
-        if expected is bool:
-            return value if isinstance(value, bool) else _bad(value, "true or false")
-        if expected is str:
-            return value if isinstance(value, str) else _bad(value, "a string")
-        raise AssertionError(expected)
+        if not isinstance(value, accepted) or (expected is not bool and isinstance(value, bool)):
+            raise TypeError(f"expected {what}, got {type(value).__name__} {value!r}")
+        return float(value) if expected is float else value
 
     return hook
-
-
-def _bad(value: Any, what: str) -> Any:
-    raise TypeError(f"expected {what}, got {type(value).__name__} {value!r}")
 
 
 def _format_exception(exc: BaseException, type_: Any) -> str:
@@ -135,10 +130,6 @@ class RecipeConverter:
             conv.register_structure_hook(scalar, _strict_scalar(scalar))
         conv.register_structure_hook_func(lambda t: part_kind(t) is not None, self._structure_part)
         conv.register_unstructure_hook_func(lambda t: part_kind(t) is not None, lambda v: self.unstructure_part(v))
-        conv.register_structure_hook(PurePath, lambda v, t: t(_strict_scalar(str)(v, str)))
-        conv.register_unstructure_hook(PurePath, str)
-        conv.register_structure_hook_func(
-            lambda t: isinstance(t, type) and issubclass(t, enum.Enum), self._structure_enum)
         conv.register_structure_hook_func(lambda t: _scalar_or_tuple(t) is not None, self._structure_scalar_or_tuple)
         self.cattrs = conv
         for configure in registry.converter_hooks:  # plugins' interpgen_configure_converter
@@ -190,14 +181,6 @@ class RecipeConverter:
     def structure_part(self, kind: str, value: Any, *, path: str = "") -> Any:
         """Structure one part table (``{"name": ..., **params}``) of ``kind``."""
         return self.structure(value, Part(kind), path=path)
-
-    @staticmethod
-    def _structure_enum(value: Any, tp: type[enum.Enum]) -> Any:
-        try:
-            return tp(value)
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in tp)
-            raise ValueError(f"expected one of {choices}, got {value!r}") from None
 
     # -- whole documents ------------------------------------------------------------------
     def structure(self, data: Any, tp: Any, *, path: str = "", source: str | None = None) -> Any:

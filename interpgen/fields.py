@@ -1,9 +1,5 @@
-"""A trained network seen through its interpolant: the :class:`~interpgen.protocols.Field`
-that samplers and likelihoods drive.
-
-The network predicts one target, or two stacked along dimension 1 (``"velocity+score"``); every
-other prediction comes from the interpolant's conversion table (math.md 1.2, 1.5).
-"""
+"""A trained network seen through its interpolant: the :class:`~interpgen.protocols.Field` that samplers and
+likelihoods drive."""
 
 from __future__ import annotations
 
@@ -29,10 +25,9 @@ def prediction_heads(out: Tensor, predictions: tuple[str, ...], channels: int) -
 
 
 class ModelField:
-    """``evaluate(x, t, wants)`` runs ``network(x, t[, labels])`` once and converts its output
-    with the interpolant's ``convert`` (docs/math.md 1.2, 1.5; an interpolant may know predictions
-    of its own, as a plugin's bridge may); ``nfe`` counts those runs.
-    ``time_range`` is where training put times, ``(t_eps, 1 - t_eps)`` by default."""
+    """``evaluate(x, t, wants)`` runs ``network(x, t[, labels])`` once (``nfe`` counts the runs) and converts its
+    output with the interpolant's ``convert`` (math.md 1.5; an interpolant may know predictions of its own, as a
+    plugin's bridge may). ``time_range``: where training put times, ``(t_eps, 1 - t_eps)`` by default."""
 
     def __init__(self, network: Callable[..., Tensor], interpolant: Interpolant, predictions: tuple[str, ...],
                  *, gaussian_base: bool, t_eps: float = 0.0, time_range: tuple[float, float] | None = None,
@@ -52,8 +47,7 @@ class ModelField:
     def raw(self, x: Tensor, t: Tensor) -> dict[str, Tensor]:
         """The network's own predictions at ``(x, t)`` (one evaluation)."""
         self.nfe += 1
-        labels = self.labels
-        out = self.network(x, t, labels) if labels is not None else self.network(x, t)
+        out = self.network(x, t, self.labels) if self.labels is not None else self.network(x, t)
         return dict(zip(self.predictions, prediction_heads(out, self.predictions, x.shape[1])))
 
     def evaluate(self, x: Tensor, t: Tensor, wants: tuple[str, ...]) -> tuple[Tensor, ...]:
@@ -63,7 +57,8 @@ class ModelField:
             try:
                 out.append(self.interpolant.convert(have, x, t, want, gaussian_base=self.gaussian_base))
             except ConversionError as exc:
-                raise ConversionError(f"model trained on {'+'.join(self.predictions)} cannot give {want!r}: {exc}") from None
+                trained = "+".join(self.predictions)
+                raise ConversionError(f"model trained on {trained} cannot give {want!r}: {exc}") from None
         return tuple(out)
 
     def time_range(self, stochastic: bool) -> tuple[float, float]:

@@ -1,22 +1,16 @@
-"""Classifier-free guidance (CFG) as a network wrapper.
+"""Classifier-free guidance (CFG) as a network wrapper (math.md 6).
 
-For a network trained with label dropout (the label replaced by the null class ``num_classes``
-some of the time), :class:`GuidedNetwork` returns, for labels ``y`` and guidance scale ``w``,
+For a network trained with label dropout (the label replaced by the null class ``num_classes`` some of the
+time), :class:`GuidedNetwork` returns, for labels ``y`` and guidance scale ``w``, on **every** output channel
 
     out_w(x, t, y) = out(x, t, null) + w * (out(x, t, y) - out(x, t, null))
 
-on **every** output channel. ``w = 1`` is the conditional model (returned exactly, with one
-forward), ``w = 0`` the unconditional one, ``w > 1`` guides towards the label.
-
-On a velocity, score or noise prediction this is the usual CFG (for the score it is the score of
-``p(x) p(y|x)^w`` up to the model's errors). Every conversion between predictions in
-:mod:`interpgen.conversions` (math.md 1.2, 1.5) is affine in the prediction at fixed ``(x, t)``:
-``P' = A(t) P + B(t) x``. An affine map commutes with a combination whose weights sum to one,
-``A(u + w(c - u)) + Bx = (Au + Bx) + w((Ac + Bx) - (Au + Bx))``, so guiding the raw network
-output gives the same field as guiding any prediction derived from it. That holds only if all
-channels are guided: DiT's ``forward_with_cfg`` and SiT's copy of it guide the first 3 (or
-``C/2``) channels and pass the rest through conditionally, which for 4-channel latents leaves a
-channel unguided and for several stacked predictions mixes guided and unguided fields.
+``w = 1`` is the conditional model, ``w = 0`` the unconditional one, ``w > 1`` guides towards the label (for a
+score, up to the model's errors, the score of ``p(x) p(y|x)^w``). Every conversion of :mod:`interpgen.conversions`
+is affine in the prediction at fixed ``(x, t)``, ``P' = A(t) P + B(t) x``, so it commutes with this combination,
+``A(u + w(c - u)) + Bx = (Au + Bx) + w((Ac + Bx) - (Au + Bx))``: guiding the raw output gives the same field as
+guiding any prediction derived from it, provided all channels are guided (math.md 6 on DiT's and SiT's
+``forward_with_cfg``, which do not).
 """
 
 from __future__ import annotations
@@ -28,12 +22,10 @@ from torch import Tensor, nn
 
 
 class GuidedNetwork(nn.Module):
-    """``uncond + scale * (cond - uncond)`` over all channels, with cond and uncond from ONE
-    batched forward of ``network`` (the batch doubled: ``[x, x]`` with ``[labels, null]``).
-
-    ``network`` is called as ``network(x, t, labels)`` and must embed the null class
-    ``num_classes``. ``labels=None`` gives the unconditional output; ``scale == 1`` gives the
-    conditional output of a single forward, exactly.
+    """``uncond + scale * (cond - uncond)`` over all channels, with cond and uncond from ONE batched forward of
+    ``network(x, t, labels)`` (the batch doubled: ``[x, x]`` with ``[labels, null]``); ``network`` must embed the
+    null class ``num_classes``. ``labels=None`` gives the unconditional output; ``scale == 1`` the conditional
+    output of a single forward, exactly.
     """
 
     def __init__(self, network: nn.Module, scale: float, num_classes: int):

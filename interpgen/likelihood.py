@@ -1,16 +1,10 @@
-"""Exact log-likelihood of data under a field's probability-flow ODE (math.md 1.9).
+"""Exact log-likelihood of data under a field's probability-flow ODE (formulas: math.md 1.9).
 
-Change of variables: ``log rho1(x) = log rho0(X_0) - int_0^1 div b(t, X_t) dt`` with ``X`` the
-ODE solution through ``X_1 = x``. The augmented state ``(X, l)`` solves
-``d/dt (X, l) = (b(t, X), div b(t, X))`` backward in time from ``(x, 0)`` at ``t_end`` to
-``t_start`` (the ``(t_start, t_end)`` of ``field.time_range(stochastic=False)``), so
-``l(t_start) = -int div b dt`` and ``log rho1(x) = prior.log_prob(X_{t_start}) + l(t_start)``.
-(math.md 1.9 writes the same integral in ``tau = 1 - t``.)
-
-The divergence is either exact (one autograd pass per event element) or Hutchinson's
-estimate ``u^T (db/dx) u = u . grad_x (b . u)``, unbiased for probes with ``E[u u^T] = I``,
-with ONE probe per trajectory drawn before integrating so adaptive solvers see a
-deterministic right-hand side (math.md 1.9; section 7, rule 4).
+The augmented state ``(X, l)`` solves ``d/dt (X, l) = (b(t, X), div b(t, X))`` backward in time from ``(x, 0)``
+at ``t_end`` to ``t_start`` (the ``(t_start, t_end)`` of ``field.time_range(stochastic=False)``), so
+``l(t_start) = -int div b dt`` and ``log rho1(x) = prior.log_prob(X_{t_start}) + l(t_start)``. The divergence is
+exact (one autograd pass per event element) or Hutchinson's, unbiased for probes with ``E[u u^T] = I``, with ONE
+probe per trajectory drawn before integrating so adaptive solvers see a deterministic right-hand side.
 """
 
 from __future__ import annotations
@@ -23,6 +17,7 @@ import torch
 from torch import Tensor
 
 from interpgen.protocols import Field, OdeSolver, Prior
+from interpgen.sde import standard_normal_like
 
 DIVERGENCES: tuple[str, ...] = ("auto", "exact", "hutchinson")
 PROBES: tuple[str, ...] = ("rademacher", "gaussian")
@@ -61,13 +56,12 @@ def hutchinson_divergence(b: Tensor, x: Tensor, probe: Tensor, *, create_graph: 
 
 def draw_probe(kind: str, like: Tensor, generator: torch.Generator | None) -> Tensor:
     """A probe ``u`` shaped like ``like`` with ``E[u u^T] = I``: Rademacher (+-1) or N(0, I)."""
-    device = generator.device if generator is not None else like.device
-    if kind == "rademacher":
-        u = torch.randint(0, 2, like.shape, generator=generator, device=device).to(like.dtype) * 2 - 1
-    elif kind == "gaussian":
-        u = torch.randn(like.shape, generator=generator, device=device, dtype=like.dtype)
-    else:
+    if kind == "gaussian":
+        return standard_normal_like(like, generator)
+    if kind != "rademacher":
         raise ValueError(f"probe must be one of {', '.join(map(repr, PROBES))}, got {kind!r}")
+    device = generator.device if generator is not None else like.device
+    u = torch.randint(0, 2, like.shape, generator=generator, device=device).to(like.dtype) * 2 - 1
     return u.to(like.device)
 
 
@@ -112,14 +106,11 @@ def augmented_dynamics(field: Field, event_shape: tuple[int, ...], method: str, 
 def log_likelihood(field: Field, prior: Prior, x: Tensor, *, solver: OdeSolver, divergence: str = "auto",
                    probe: str = "rademacher", generator: torch.Generator | None = None,
                    create_graph: bool = False) -> LikelihoodResult:
-    """``log rho1(x)`` by the instantaneous change of variables (math.md 1.9).
-
-    ``solver``: an ODE solver (``integrate(fn, y, t_start, t_end)``, e.g. the ``dopri5`` or
-    ``rk4`` sampler). ``divergence``: ``"exact"``, ``"hutchinson"`` or ``"auto"`` (exact when
-    an example has at most :data:`EXACT_MAX_ELEMENTS` elements). ``probe``: the Hutchinson
-    probe distribution, one draw per example from ``generator``. ``create_graph=True`` keeps
-    the graph so the result can be differentiated with respect to ``x`` and the model's
-    parameters; otherwise the result is detached.
+    """``log rho1(x)`` by the instantaneous change of variables, with ``solver`` an ODE solver
+    (``integrate(fn, y, t_start, t_end)``, e.g. the ``dopri5`` or ``rk4`` sampler). ``divergence``: ``"exact"``,
+    ``"hutchinson"`` or ``"auto"`` (exact up to :data:`EXACT_MAX_ELEMENTS` elements per example); ``probe``: one
+    Hutchinson probe per example from ``generator``. ``create_graph=True`` keeps the graph so the result can be
+    differentiated with respect to ``x`` and the model's parameters; otherwise the result is detached.
     """
     if not isinstance(solver, OdeSolver):
         raise TypeError(

@@ -103,12 +103,12 @@ class Pipeline:
         return entry.create(spec, **context) if entry is not None else spec
 
     def _check_compatible(self) -> None:
-        if getattr(self.interpolant, "base_is_data", False) and not getattr(self.prior, "is_data", False):
-            raise ValueError("the mirror interpolant maps the data to itself: use prior = {name = \"dataset\"} "
-                             "with the training data as its data")
-        check = getattr(self.coupling, "check_compatible", None)
-        if callable(check):  # a coupling that constrains the other parts (schrodinger_bridge, paired)
-            check(interpolant=self.interpolant, prior=self.prior, data=self.data)
+        """Parts that constrain the others say so through ``check_compatible(**parts)`` (e.g. the
+        mirror interpolant, the schrodinger_bridge coupling); then the objective's ``setup``."""
+        for built in (self.interpolant, self.coupling, self.prior):
+            check = getattr(built, "check_compatible", None)
+            if callable(check):
+                check(interpolant=self.interpolant, prior=self.prior, data=self.data)
         self.objective.setup(self)
         self.check_sampler(self._build(self.sampler))
 
@@ -117,9 +117,8 @@ class Pipeline:
         if getattr(sampler, "stochastic", False) and "score" not in self.field().available():
             raise ValueError(
                 f"sampler {type(sampler).__name__} integrates an SDE and needs the score, which this model "
-                f"(objective {self.recipe.objective!r}) with this prior and interpolant cannot give: train a "
-                "score (prediction = \"velocity+score\"), use a standard Gaussian prior, or choose an ODE "
-                "sampler (euler, heun, rk4, dopri5)")
+                "cannot give with this prior and interpolant: train a score (prediction = \"velocity+score\"), "
+                "use a standard Gaussian prior, or choose an ODE sampler (euler, heun, rk4, dopri5)")
 
     @classmethod
     def from_recipe(cls, recipe: Recipe, *, registry: Registry | None = None, root: str | Path | None = None) -> Pipeline:

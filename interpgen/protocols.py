@@ -252,22 +252,14 @@ class Network(Protocol):
 
 @runtime_checkable
 class Objective(Protocol):
-    """A training method (registry kind ``"objective"``; ``si`` and ``lsi`` are built in).
-
-    The pipeline builds its parts, then asks the objective:
-
-    * ``resolve(interpolant)``: the objective with values that depend on other parts filled in
-      (an endpoint epsilon); the pipeline and the recipe keep the resolved one;
-    * ``heads``: how many tensors of the model's shape the network returns, stacked on dim 1;
-    * ``setup(pipe)``: check the parts fit together and configure them (freeze an autoencoder);
-      raise ValueError naming the part that does not fit;
-    * ``loss(pipe, batch, generator=, network=)``: one minibatch estimate, a scalar;
-    * ``field(pipe, network, labels=)``: the trained network as a :class:`Field` on model space.
-
-    Optional attributes the engine reads: ``pairs_ahead`` (False stops the trainer pairing the
-    next batch ahead of the step), ``unused_parameters`` (True when some trainable parameters get
-    no gradient in some steps).
-    """
+    """A training method (registry kind ``"objective"``, e.g. ``si``, ``lsi``). The pipeline builds its
+    parts, then calls ``resolve(interpolant)`` (the objective with values that depend on other parts
+    filled in, e.g. an endpoint epsilon), reads ``heads`` (tensors of the model's shape the network
+    returns, stacked on dim 1) and calls ``setup(pipe)`` (check the parts fit, ValueError naming the
+    one that does not; configure them). ``loss`` is one minibatch estimate; ``field`` reads the
+    network as a :class:`Field` on model space. Optional: ``pairs_ahead = False`` (the trainer may not
+    pair the next batch ahead), ``unused_parameters`` (some parameters get no gradient in some
+    steps), ``trains_autoencoder``."""
 
     heads: int
 
@@ -279,21 +271,13 @@ class Objective(Protocol):
 
 @runtime_checkable
 class Trainable(Protocol):
-    """What the training engine (:mod:`interpgen.train`) trains: a :class:`~interpgen.pipeline.Pipeline`
-    or anything else with
-
-    * ``data``: a :class:`DataSource`; ``step``: optimiser steps taken so far;
-    * ``loss(batch, generator=, network=)``: the scalar loss of one batch (``network``, when not
-      None, stands in for the first trainable module, e.g. its compiled copy);
-    * ``trainable_modules()``: the modules whose parameters train, the network first;
-    * ``state_dict()`` / ``load_state_dict(state)``: everything but the optimiser that a
-      checkpoint needs (weights, EMA, step, what sampling needs without the data);
-    * ``run_files(train)``: files (name -> text) the run directory keeps for a run with the
-      ``Train`` settings ``train``, e.g. ``recipe.toml``.
-
-    Optional: ``ema`` / ``init_ema()`` (an averaged copy of the first module), ``pairs_ahead()``,
-    ``unused_parameters``, ``prior`` and ``coupling`` (for pairing ahead).
-    """
+    """What the engine (:mod:`interpgen.train`) trains: a :class:`~interpgen.pipeline.Pipeline` or any
+    object with ``data`` (a :class:`DataSource`), ``step`` (optimiser steps so far), ``loss`` (a scalar;
+    ``network``, when given, stands in for the first trainable module, e.g. a compiled copy),
+    ``trainable_modules()`` (the network first), ``state_dict()`` / ``load_state_dict()`` (all a
+    checkpoint needs but the optimiser) and ``run_files(train)`` (name -> text the run directory
+    keeps, e.g. ``recipe.toml``). Optional: ``ema`` / ``init_ema()``, ``pairs_ahead()``,
+    ``unused_parameters``, ``prior`` and ``coupling`` (to pair ahead)."""
 
     data: DataSource
     step: int

@@ -148,7 +148,7 @@ class Registry:
         if (old := self._by_class.get(params)) is not None:
             raise RegistryError(f"params class {params.__qualname__} is already registered as {old.kind} "
                                 f"{old.name!r}; give each registered name its own class (a subclass is enough)")
-        description = description or (params.__doc__ or "").strip().partition("\n")[0]
+        description = description or _summary(params.__doc__)
         entry = Entry(kind=kind, name=name, params=params, build=build or _identity_build, plugin=plugin,
                       distribution=distribution, description=description)
         table[name] = self._by_class[params] = entry
@@ -220,3 +220,10 @@ class Registry:
     def __iter__(self) -> Iterator[Entry]:
         for table in self._entries.values():
             yield from table.values()
+
+
+def _summary(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph, on one line."""
+    paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[: end + 1]

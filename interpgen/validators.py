@@ -1,16 +1,14 @@
 """Validators for the kernel's and the plugins' parameter classes, composed from :mod:`attrs.validators`.
 
-Each named validator is :func:`checked`: a set of ``attrs.validators`` with one clear message, naming
-the parameter and the value, e.g. ``steps must be an integer >= 1, got 0``; the recipe loader adds
-where (``@ sample.sampler``). A plugin composes its own the same way::
+Each named validator is :func:`checked`: ``attrs.validators`` with one message naming the parameter and the
+value, e.g. ``steps must be an integer >= 1, got 0`` (the recipe loader adds ``@ sample.sampler``). A plugin::
 
     from attrs.validators import gt, lt
     from interpgen.validators import checked, number
 
     sigma_min = attrs.field(default=1e-4, validator=checked("a number in (0, 1)", number, gt(0), lt(1)))
 
-Building blocks (plain attrs validators): :data:`integer` (an ``int``, not a ``bool``), :data:`number`
-(an ``int`` or ``float``, not a ``bool``), :data:`finite` (not NaN or infinite) and :func:`tuple_of`.
+Building blocks (plain attrs validators): :data:`integer`, :data:`number`, :data:`finite` and :func:`tuple_of`.
 """
 
 from __future__ import annotations

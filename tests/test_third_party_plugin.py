@@ -68,9 +68,16 @@ name = "eight_gaussians"
 name = "power"
 p = 2.0
 
+[network]
+name = "mlp"
+hidden = 64
+depth = 2
+
 [train]
 steps = 400
 batch_size = 256
+lr = 3e-3
+pictures = false
 """)
     run = tmp_path / "run"
     assert main(["train", str(recipe), "--output", str(run), "--quiet"]) == 0

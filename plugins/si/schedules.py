@@ -274,6 +274,12 @@ class MirrorInterpolant(NoisyInterpolant):
     gamma: Part("gamma") = attrs.field(factory=BrownianGamma,
                                        validator=[check_gamma, require_nonzero_gamma])
 
+    def check_compatible(self, *, prior: object = None, **parts: object) -> None:
+        """The base must be the data itself (the pipeline calls this with its other parts)."""
+        if not getattr(prior, "is_data", False):
+            raise ValueError("the mirror interpolant maps the data to itself: use prior = {name = \"dataset\"} "
+                             "with the training data as its data")
+
     def alpha(self, t: Tensor) -> Tensor:
         return torch.zeros_like(t)
 
