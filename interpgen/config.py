@@ -1,12 +1,9 @@
 """The recipe converter: TOML-shaped data <-> frozen attrs classes, strictly.
 
-* A field typed ``Part("interpolant")`` holds a registered part: in TOML a table with a ``name``
-  key (or just the name as a string when the part takes no parameters); the name is looked up
-  in the registry when the recipe is loaded, so late-loaded plugins work.
-* Scalars are strict: ``3.7`` is not an int, ``"false"`` is not a bool, ``1`` is not a string.
-  An int is accepted where a float is expected.
-* Every problem in a recipe is reported at once, each with its dotted path, e.g.
-  ``unknown interpolant 'linaer'; installed: linear, trig @ interpolant.name``.
+A ``Part("interpolant")`` field holds a registered part: a table with a ``name`` key (or just the name),
+looked up when the recipe is loaded. Scalars are strict (``3.7`` is no int, ``"false"`` no bool; an int
+is a float). Every problem is reported at once with its path: ``unknown interpolant 'linaer'; installed:
+linear, trig @ interpolant.name``.
 """
 
 from __future__ import annotations

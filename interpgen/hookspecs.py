@@ -1,10 +1,6 @@
-"""Hook specifications of the ``interpgen`` plugin system (pluggy project ``"interpgen"``).
-
-A plugin (a module or object found through the ``interpgen`` entry-point group) implements any of the three
-hooks below with :data:`hookimpl`, e.g. ``@hookimpl def interpgen_register(registry): registry.add("interpolant",
-"my_schedule", MySchedule)``. They are called through pluggy's hook caller, so ``tryfirst``, ``trylast`` and
-wrappers work. The kind-specific hooks of earlier versions (:data:`REMOVED_HOOKS`) are gone: a plugin that
-still implements one fails to load with a message naming ``interpgen_register(registry)``.
+"""The three hooks of the ``interpgen`` plugin system (pluggy project ``"interpgen"``), implemented with
+:data:`hookimpl` by plugins of the ``interpgen`` entry-point group. A plugin that still implements one of
+the :data:`REMOVED_HOOKS` fails to load with a message naming ``interpgen_register(registry)``.
 """
 
 from __future__ import annotations
@@ -28,11 +24,8 @@ REMOVED_HOOKS: dict[str, str] = {f"interpgen_register_{kind}s": kind for kind in
 
 @attrs.frozen
 class TrainEvent:
-    """One event of the training engine, passed to :func:`interpgen_train_event`.
-
-    ``kind`` is ``"log"`` (``record`` holds the metrics row just written), ``"checkpoint"`` (a checkpoint of
-    ``step`` was written under ``run_dir``, None when the run writes none) or ``"end"`` (training stopped at
-    ``step``). ``pipe`` is what is trained (the ``Trainable``, normally a ``Pipeline``), ``train`` its ``Train``."""
+    """An engine event: ``"log"`` (``record`` is the metrics row), ``"checkpoint"`` (saved at ``step`` under
+    ``run_dir``) or ``"end"``; ``pipe`` is the ``Trainable`` (normally a ``Pipeline``), ``train`` its ``Train``."""
 
     kind: str = attrs.field(validator=attrs.validators.in_(("log", "checkpoint", "end")))
     step: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])

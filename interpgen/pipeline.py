@@ -42,8 +42,7 @@ def part(kind: str, name: str, /, registry: Registry | None = None, **params: An
 
 @attrs.frozen
 class Samples:
-    """What :meth:`Pipeline.sample` returns: the samples ``x`` ``(num, *shape)``, the network
-    evaluations ``nfe`` each sample cost, and the ``labels`` they were drawn for (or None)."""
+    """:meth:`Pipeline.sample`'s result: ``x`` ``(num, *shape)``, network evaluations per sample, labels."""
 
     x: Tensor
     nfe: int
@@ -206,16 +205,13 @@ class Pipeline:
     def decode(self, z: Tensor) -> Tensor:
         """The decoder's mean ``D(z)`` in (normalised) data space, in eval mode."""
         ae = self.autoencoder
-        if getattr(ae, "is_identity", False):
-            return z
-        was_training = bool(getattr(ae, "training", False))
-        if isinstance(ae, nn.Module):
-            ae.eval()
-        try:
+        if not isinstance(ae, nn.Module):
             return ae.decode(z)
+        was_training = ae.training
+        try:
+            return ae.eval().decode(z)
         finally:
-            if isinstance(ae, nn.Module):
-                ae.train(was_training)
+            ae.train(was_training)
 
     def to_data_space(self, x: Tensor) -> Tensor:
         if self.data_affine is None:
@@ -232,11 +228,9 @@ class Pipeline:
     def log_likelihood(self, x: Tensor, *, solver: Any = "dopri5", divergence: str = "auto",
                        data_space: bool = True, create_graph: bool = False, seed: int | None = 0,
                        ema: bool = True) -> Tensor:
-        """``log rho1(x)`` by the change of variables (docs/math.md 1.9). With ``data_space`` the
-        Jacobian of the data normalisation is included, so the density is of the data as given.
-        With an autoencoder other than the identity, ``x`` is a batch of latents and the result
-        their log-density under the latent model (the decoder makes the data's density an ELBO,
-        not a change of variables); ``data_space`` must then be False."""
+        """``log rho1(x)`` by the change of variables (docs/math.md 1.9), of the data as given with
+        ``data_space`` (the normalisation's Jacobian included). With an autoencoder other than the
+        identity ``x`` must be latents and ``data_space`` False (the data's density is an ELBO)."""
         from interpgen.likelihood import log_likelihood
 
         latent = not getattr(self.autoencoder, "is_identity", False)
@@ -257,17 +251,15 @@ class Pipeline:
     # -- training: the Trainable contract (interpgen.protocols.Trainable) ----------------------------
     def fit(self, train: Train | None = None, *, run_dir: str | Path | None = None, progress: bool = True,
             resume: bool = False, overwrite: bool = False) -> list[float]:
-        """Train with the trainer the registry offers (kind ``trainer``, ``train.trainer``;
-        the built-in ``accelerate`` engine, :func:`interpgen.train.fit`); returns the logged losses.
-        With ``run_dir`` the run is written there exactly as ``interpgen train`` writes it."""
+        """Train with the registered trainer ``train.trainer`` (the ``accelerate`` engine by default);
+        returns the logged losses. ``run_dir`` gets what ``interpgen train`` writes."""
         cfg = train or self.recipe.train
         self.recipe = attrs.evolve(self.recipe, train=cfg)
         trainer = self.registry.create("trainer", cfg.trainer)
         return trainer(self, cfg, run_dir=run_dir, progress=progress, resume=resume, overwrite=overwrite)
 
     def loss(self, batch: Batch, *, generator: torch.Generator | None = None, network: Any = None) -> Tensor:
-        """The objective's loss on one batch; ``network`` replaces ``self.network`` (the trainer
-        passes its distributed or compiled wrapper)."""
+        """The objective's loss on one batch; ``network`` (a compiled copy) replaces ``self.network``."""
         return self.objective.loss(self, batch, generator=generator, network=network)
 
     def pairs_ahead(self) -> bool:
@@ -284,23 +276,16 @@ class Pipeline:
         return bool(getattr(self.objective, "unused_parameters", False))
 
     def trainable_modules(self) -> list[nn.Module]:
-        """The network first, then the autoencoder when the objective trains it
-        (``trains_autoencoder``), then learnable priors, couplings and interpolants."""
-        mods = [self.network]
-        candidates = [self.prior, self.coupling, self.interpolant]
-        if getattr(self.objective, "trains_autoencoder", False):
-            candidates.insert(0, self.autoencoder)
-        for obj in candidates:
-            if isinstance(obj, nn.Module) and any(p.requires_grad for p in obj.parameters()):
-                mods.append(obj)
-        return mods
+        """The network, the autoencoder when the objective trains it, learnable prior/coupling/interpolant."""
+        ae = [self.autoencoder] if getattr(self.objective, "trains_autoencoder", False) else []
+        return [self.network] + [m for m in (*ae, self.prior, self.coupling, self.interpolant)
+                                 if isinstance(m, nn.Module) and any(p.requires_grad for p in m.parameters())]
 
     def init_ema(self) -> None:
         self.ema = copy.deepcopy(self.network).requires_grad_(False)
 
     def state_dict(self) -> dict[str, Any]:
-        """Weights (network, EMA, other trainable modules), the step, and what sampling needs
-        without the data: event shape, classes, data normalisation."""
+        """Weights, the step, and what sampling needs without the data (shape, classes, normalisation)."""
         return {"network": self.network.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
                 "modules": [m.state_dict() for m in self.trainable_modules()[1:]],
                 "autoencoder": self.autoencoder.state_dict() if isinstance(self.autoencoder, nn.Module) else None,
@@ -364,19 +349,17 @@ class Pipeline:
         return pipe
 
 
+@attrs.frozen
 class _TrainedData:
-    """Stands in for the training data when a trained run is loaded for sampling."""
+    """Stands in for the training data of a run loaded for sampling (``paired`` unknown: None)."""
 
-    #: unknown: the training data is not loaded (a coupling's check_compatible accepts None)
+    event_shape: tuple[int, ...]
+    num_classes: int | None
+    affine: Any
     paired = None
 
-    def __init__(self, event_shape: tuple[int, ...], num_classes: int | None, affine: Any):
-        self.event_shape = event_shape
-        self.num_classes = num_classes
-        self._affine = tuple(affine) if affine is not None else None
-
     def data_affine(self) -> Any:
-        return self._affine
+        return tuple(self.affine) if self.affine is not None else None
 
     def batches(self, batch_size: int, *, generator: torch.Generator) -> Any:
         raise RuntimeError("this pipeline was loaded for sampling; build it from its recipe to train")

@@ -1,16 +1,12 @@
-"""Finding and loading plugins.
+"""Finding and loading plugins (docs/plugins.md, "Loading").
 
-Plugins come from the ``interpgen`` entry-point group, loaded one at a time (pluggy's own
-``load_setuptools_entrypoints`` stops at the first failure) and told apart by (distribution, name): two
-distributions may both name an entry point ``si`` (``"interpgen:si"`` and ``"other-dist:si"`` to pluggy); the same
-pair seen twice loads once. Hooks are called through pluggy's hook caller (``tryfirst``, ``trylast`` and wrappers
-work), each implementation guarded: the registry records its plugin as the owner of what it adds, and any failure --
-not importing, a hook raising, a hook interpgen does not define (misspelt or removed), an argument the specification
-lacks, a name already taken -- is that plugin's alone. It is skipped with one :class:`PluginLoadWarning` naming its
-entry point, distribution, the problem and how to switch it off, what it registered is dropped, and it is listed in
-:attr:`PluginSet.failed`. ``INTERPGEN_STRICT_PLUGINS=1`` (or ``strict=True``) makes each failure a
-:class:`PluginLoadError`; ``INTERPGEN_DISABLE_PLUGINS=a,dist:b`` switches entry points off, by name (every
-distribution's) or by ``distribution:name``.
+Entry points of the ``interpgen`` group load one at a time, told apart by (distribution, name). Hooks run
+through pluggy's hook caller (``tryfirst``, ``trylast``, wrappers), each implementation guarded so the registry
+records its owner and any failure -- not importing, a hook raising, a hook interpgen does not define, an
+argument the specification lacks, a name already taken -- is that plugin's alone: it is skipped with one
+:class:`PluginLoadWarning` (entry point, distribution, problem, how to switch it off) and listed in
+:attr:`PluginSet.failed`. ``INTERPGEN_STRICT_PLUGINS=1`` makes each failure a :class:`PluginLoadError`;
+``INTERPGEN_DISABLE_PLUGINS=a,dist:b`` switches entry points off by name or ``distribution:name``.
 """
 
 from __future__ import annotations

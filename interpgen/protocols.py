@@ -1,17 +1,9 @@
-"""The contracts every part of interpgen follows.
+"""The contracts every part of interpgen follows (conventions: docs/math.md section 0).
 
-Conventions (``docs/math.md`` section 0, normative everywhere):
-
-* time runs over ``t in [0, 1]``; the base/prior ``x0 ~ rho0`` sits at ``t = 0`` and the
-  data ``x1 ~ rho1`` at ``t = 1``; generation integrates forward from 0 to 1;
-* tensors are batches: ``x`` has shape ``(B, *event_shape)`` for any event shape (vectors
-  ``(D,)``, images ``(C, H, W)``, ...) and ``t`` has shape ``(B,)``; scalar schedule values are
-  returned with shape ``(B,)`` and broadcast with :func:`interpgen.tensors.expand_like`;
-* an interpolant is ``x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z`` with ``z ~ N(0, I)``;
-* predictions are named by :data:`PREDICTIONS`.
-
-Every protocol is ``runtime_checkable`` so user objects (a prior class written in a script,
-never registered) are accepted wherever a registered part is.
+Time runs over ``[0, 1]``, the prior ``x0 ~ rho0`` at ``t = 0`` and the data ``x1 ~ rho1`` at
+``t = 1``; ``x`` is a batch ``(B, *event_shape)``, ``t`` and schedule values have shape ``(B,)``
+(broadcast with :func:`interpgen.tensors.expand_like`); ``x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z``.
+Every protocol is ``runtime_checkable``: the user's own objects work wherever a registered part does.
 """
 
 from __future__ import annotations
@@ -43,12 +35,8 @@ class CheckpointError(RuntimeError):
 
 @runtime_checkable
 class Interpolant(Protocol):
-    """``x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z`` (math.md 1.1).
-
-    Must implement the closed-form schedule and its derivatives; ``gamma_gamma_dot`` is its
-    own function because ``gamma_dot`` blows up at the ends for ``gamma = sqrt(a t (1-t))``
-    while ``gamma * gamma_dot`` stays finite.
-    """
+    """``x_t = alpha(t) x0 + beta(t) x1 + gamma(t) z`` (math.md 1.1), in closed form with derivatives;
+    ``gamma_gamma_dot`` stays finite where ``gamma_dot`` does not (``gamma = sqrt(a t (1-t))``)."""
 
     #: True when gamma is identically zero (the SI "one-sided" case needs a Gaussian base too).
     deterministic: bool
@@ -85,14 +73,9 @@ class Interpolant(Protocol):
 
 @runtime_checkable
 class Prior(Protocol):
-    """The base distribution rho0 of x0.
-
-    ``sample`` returns ``(num, *shape)``. ``log_prob`` returns ``(B,)`` summed over the event
-    dimensions, or raises NotImplementedError where no density exists (point mass, another
-    dataset). ``standard_normal`` is True only when x0 ~ N(0, I) exactly, which is what the
-    one-sided conversions of math.md 1.5 require. A learnable prior is also a ``torch.nn.Module``;
-    its parameters are trained with the model.
-    """
+    """The base rho0 of x0: ``sample`` gives ``(num, *shape)``, ``log_prob`` ``(B,)`` (or raises
+    NotImplementedError without a density). ``standard_normal`` only for exactly N(0, I), which the
+    one-sided conversions of math.md 1.5 need. A learnable prior is a ``torch.nn.Module`` and trains."""
 
     standard_normal: bool
 
@@ -202,23 +185,16 @@ class Gamma(Protocol):
 
 @runtime_checkable
 class DataSource(Protocol):
-    """Training data in model space.
+    """Training data in model space; ``event_shape`` is one example's shape.
 
-    ``event_shape`` is the shape of one example. ``batches`` yields ``(x1, labels_or_None)``
-    forever, reshuffling finite data each epoch; paired data (data-to-data translation) yields
-    ``(x1, labels_or_None, x0)`` with the source sample ``x0`` of each ``x1``. ``shard=(i, n)``
-    asks for process ``i``'s share when ``n`` processes train together: the stream is the one a
-    single process would see with ``n * batch_size`` rows per batch, and shard ``i`` gets rows
-    ``[i * batch_size, (i + 1) * batch_size)`` of each, so the processes never see the same row
-    in a step and a run's data does not depend on how many processes share it.
-
-    ``reference(n)`` gives samples in model space to evaluate against, never used for training:
-    fresh draws for synthetic targets, the held-out rows for finite data (its training rows
-    when it holds none out). Finite sources may also offer ``part_size(part)`` and
-    ``take(part, index)`` (``part`` is ``"train"`` or ``"heldout"``), which evaluation uses.
-    ``data_affine()`` returns ``(shift, scale)``, each broadcastable to ``event_shape``, with
-    ``data = shift + scale * model_space`` (None when the data is used as loaded); the kernel
-    stores it with every checkpoint so samples map back without the data file.
+    ``batches`` yields ``(x1, labels_or_None)`` forever (finite data reshuffled each epoch), or
+    ``(x1, labels_or_None, x0)`` for paired data. With ``shard=(i, n)`` the stream is the one a single
+    process sees with ``n * batch_size`` rows per batch and process ``i`` gets rows
+    ``[i * batch_size, (i + 1) * batch_size)`` of each, so a run's data does not depend on ``n``.
+    ``reference(n)`` gives model-space rows never trained on (fresh draws, or the held-out rows);
+    finite sources may offer ``part_size(part)`` and ``take(part, index)`` (``"train"``,
+    ``"heldout"``). ``data_affine()`` is ``(shift, scale)`` with ``data = shift + scale * model``, or
+    None; checkpoints keep it so samples map back without the data file.
     """
 
     event_shape: tuple[int, ...]
@@ -231,10 +207,8 @@ class DataSource(Protocol):
 
 
 class Batch(NamedTuple):
-    """One training batch: data ``x1`` ``(B, *event)``, its ``labels`` ``(B,)`` or None, and for
-    paired data the source sample ``x0`` of each row (None otherwise). ``coupled`` is True when
-    ``x0`` was already drawn from the prior and paired by the coupling (the trainer pairs the next
-    batch while the current one trains, :mod:`interpgen.train.pair_ahead`), so the loss pairs no more."""
+    """One batch: ``x1`` ``(B, *event)``, ``labels`` ``(B,)`` or None, the source ``x0`` of paired data,
+    and ``coupled``: ``x0`` is already drawn and paired (the trainer pairs ahead), the loss pairs no more."""
 
     x1: Tensor
     labels: Tensor | None = None

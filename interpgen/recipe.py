@@ -28,14 +28,11 @@ MIXED_PRECISIONS = ("no", "bf16", "fp16")
 
 @attrs.frozen(kw_only=True)
 class Train:
-    """Optimisation settings (docs/training.md describes every field).
-
-    ``batch_size`` is per process and per micro-batch: one optimiser step sees
-    ``batch_size * grad_accumulation * num_processes`` samples in all."""
+    """Optimisation settings (docs/training.md describes every field). ``batch_size`` is per process
+    and micro-batch: a step sees ``batch_size * grad_accumulation * num_processes`` samples."""
 
     steps: int = attrs.field(default=3000, validator=positive_int)
-    #: The registered trainer (kind ``trainer``); ``accelerate`` is the engine of :mod:`interpgen.train`.
-    trainer: str = "accelerate"
+    trainer: str = "accelerate"  # a registered trainer (kind "trainer"): the engine, interpgen.train
     batch_size: int = attrs.field(default=256, validator=positive_int)
     lr: float = attrs.field(default=1e-3, validator=positive_float)
     seed: int = 0
@@ -47,22 +44,13 @@ class Train:
     log_every: int = attrs.field(default=100, validator=positive_int)
     checkpoint_every: int = attrs.field(default=1000, validator=positive_int)
     keep_checkpoints: int = attrs.field(default=2, validator=positive_int)
-    #: "no", "bf16" (CPU or GPU) or "fp16" (CUDA only: autocast does nothing on a CPU).
     mixed_precision: str = attrs.field(default="no", validator=one_of(*MIXED_PRECISIONS))
-    #: Micro-batches whose gradients are averaged into each optimiser step.
     grad_accumulation: int = attrs.field(default=1, validator=positive_int)
-    #: Run the network through ``torch.compile`` while training.
     compile: bool = False
-    #: Write a picture of samples (and the loss curve) every this many steps; 0: only at the end.
-    sample_every: int = attrs.field(default=1000, validator=nonnegative_int)
-    #: Write those pictures at all (false: no samples picture, no loss curve).
+    sample_every: int = attrs.field(default=1000, validator=nonnegative_int)  # pictures; 0: only at the end
     pictures: bool = True
-    #: The world size the run expects (checked at start); 0 accepts any.
-    num_processes: int = attrs.field(default=0, validator=nonnegative_int)
-    #: Pair the next batch in a background thread while this one trains, for couplings that ask
-    #: for it (exact_ot, class_ot, sinkhorn, schrodinger_bridge): their solvers then cost almost
-    #: no step time on a machine with a free core.
-    pair_ahead: bool = True
+    num_processes: int = attrs.field(default=0, validator=nonnegative_int)  # expected world size; 0: any
+    pair_ahead: bool = True  # pair the next batch in a thread for couplings that ask for it
 
 
 @attrs.frozen(kw_only=True)
@@ -72,9 +60,7 @@ class Sample:
     sampler: Part("sampler")  # type: ignore[valid-type]
     num: int = attrs.field(default=2000, validator=positive_int)
     seed: int = 0
-    #: Classifier-free guidance scale for class-conditional models (1 = no guidance; needs
-    #: ``objective.label_dropout > 0`` at training time to have learnt the unconditional field).
-    guidance: float = 1.0
+    guidance: float = 1.0  # classifier-free guidance scale (1: none; needs objective.label_dropout > 0)
 
 
 @attrs.frozen(kw_only=True)
@@ -189,17 +175,14 @@ def load_recipe(path: str | Path, registry: Registry, *, overrides: Iterable[str
 
 
 def recipe_to_dict(recipe: Recipe, registry: Registry) -> dict[str, Any]:
-    return _drop_none(RecipeConverter(registry).unstructure(recipe, Recipe))
+    """The recipe as TOML-shaped data (``None`` values, the defaults, left out)."""
+    def drop_none(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [drop_none(v) for v in value]
+        return {k: drop_none(v) for k, v in value.items() if v is not None} if isinstance(value, dict) else value
+
+    return drop_none(RecipeConverter(registry).unstructure(recipe, Recipe))
 
 
 def dump_recipe(recipe: Recipe, registry: Registry) -> str:
-    """The recipe as TOML (``None`` values are left out: they are the defaults)."""
     return tomli_w.dumps(recipe_to_dict(recipe, registry))
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_drop_none(v) for v in value]
-    return value

@@ -1,12 +1,9 @@
-"""The registry: named parts of each kind, and commands, each with its owner.
+"""The registry: named parts of each kind, and commands, each with its owner (plugin, distribution).
 
-A part is registered with a *params class* (a frozen, keyword-only attrs class whose fields are its recipe
-parameters) and an optional *build* function that turns a params instance into the working object given the
-run's context (data shape, number of classes, ...); without ``build`` the params instance is the object.
-Plugins also add commands of the ``interpgen`` command line, except the kernel's (:data:`KERNEL_COMMANDS`).
-Every part and command records its owner (entry-point name and distribution); a name registered twice is an
-error naming both owners, and an unknown name's error lists what is installed and the plugins that failed.
-The kernel knows no part by name: everything here comes from plugins through :mod:`interpgen.hookspecs`.
+A part is a *params class* (frozen, keyword-only attrs: its recipe parameters) and an optional *build*
+function turning params into the working object given the run's context (shapes, classes, ...); without
+it the params are the object. A name registered twice is an error naming both owners. The kernel knows no
+part by name: everything here comes from plugins (:mod:`interpgen.hookspecs`).
 """
 
 from __future__ import annotations
