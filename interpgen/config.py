@@ -31,21 +31,14 @@ class RecipeError(ValueError):
     """A recipe (or part table) is invalid; ``problems`` lists each one with its path."""
 
     def __init__(self, problems: list[str], source: str | None = None):
-        self.problems = problems
-        self.source = source
-        where = f" in {source}" if source else ""
+        self.problems, self.source = problems, source
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{len(problems)} problem(s){where}:\n{lines}")
+        super().__init__(f"{len(problems)} problem(s){f' in {source}' if source else ''}:\n{lines}")
 
 
+@attrs.frozen
 class _PartKind:
-    __slots__ = ("kind",)
-
-    def __init__(self, kind: str):
-        self.kind = kind
-
-    def __repr__(self) -> str:
-        return f"Part({self.kind!r})"
+    kind: str
 
 
 def Part(kind: str) -> Any:  # noqa: N802 - reads as a type in annotations
@@ -54,10 +47,7 @@ def Part(kind: str) -> Any:  # noqa: N802 - reads as a type in annotations
 
 
 def part_kind(tp: Any) -> str | None:
-    for meta in getattr(tp, "__metadata__", ()):
-        if isinstance(meta, _PartKind):
-            return meta.kind
-    return None
+    return next((meta.kind for meta in getattr(tp, "__metadata__", ()) if isinstance(meta, _PartKind)), None)
 
 
 _SCALARS = (int, float, bool, str)
@@ -81,9 +71,8 @@ class _NameError(ValueError):
 
 
 #: What each scalar type accepts (bools are not numbers) and how a refusal names it.
-_SCALAR_RULES: dict[type, tuple[tuple[type, ...], str]] = {
-    float: ((int, float), "a number"), int: ((int,), "an integer"), bool: ((bool,), "true or false"),
-    str: ((str,), "a string")}
+_SCALAR_RULES: dict[type, tuple[tuple[type, ...], str]] = {float: ((int, float), "a number"), int: ((int,), "an integer"),
+                                                         bool: ((bool,), "true or false"), str: ((str,), "a string")}
 
 
 def _strict_scalar(expected: type) -> Callable[[Any, type], Any]:
@@ -92,6 +81,8 @@ def _strict_scalar(expected: type) -> Callable[[Any, type], Any]:
     def hook(value: Any, _: type) -> Any:
         if not isinstance(value, accepted) or (expected is not bool and isinstance(value, bool)):
             raise TypeError(f"expected {what}, got {type(value).__name__} {value!r}")
+        if isinstance(value, int) and not -2**63 <= value < 2**63:  # TOML integers are 64-bit
+            raise ValueError(f"expected an integer in [-2**63, 2**63 - 1] (TOML's 64 bits), got {value}")
         return float(value) if expected is float else value
 
     return hook
@@ -111,10 +102,19 @@ def _format_exception(exc: BaseException, type_: Any) -> str:
 
 def _with_name_note(exc: Exception, cl: type) -> ClassValidationError:
     """Wrap an error so ``transform_error`` reports it at ``<field>.name``."""
-    from cattrs.errors import AttributeValidationNote
-
-    exc.__notes__ = [AttributeValidationNote("Structuring part @ attribute name", "name", str)]
+    exc.__notes__ = [cattrs.errors.AttributeValidationNote("Structuring part @ attribute name", "name", str)]
     return ClassValidationError("invalid part name", [exc], cl)
+
+
+def _table(cl: type, structure: Callable[[Any, type], Any]) -> Callable[[Any, type], Any]:
+    """Structure ``cl`` from a table only: ``train = 5`` is refused naming the table's first keys."""
+    def hook(value: Any, tp: type) -> Any:
+        if isinstance(value, Mapping):
+            return structure(value, tp)
+        keys = ", ".join(a.name for a in attrs.fields(cl)[:3])
+        raise TypeError(f"this table cannot be set to a value (got {type(value).__name__} {value!r}); set its keys "
+                        f"instead ({keys}, ...)")
+    return hook
 
 
 class RecipeConverter:
@@ -128,6 +128,7 @@ class RecipeConverter:
         conv.register_structure_hook_func(lambda t: part_kind(t) is not None, self._structure_part)
         conv.register_unstructure_hook_func(lambda t: part_kind(t) is not None, lambda v: self.unstructure_part(v))
         conv.register_structure_hook_func(lambda t: _scalar_or_tuple(t) is not None, self._structure_scalar_or_tuple)
+        conv.register_structure_hook_factory(attrs.has, lambda cl: _table(cl, conv.gen_structure_attrs_fromdict(cl)))
         self.cattrs = conv
         for configure in registry.converter_hooks:  # plugins' interpgen_configure_converter
             configure(converter=conv)
@@ -194,11 +195,12 @@ class RecipeConverter:
 
 
 def _tidy(problem: str, prefix: str) -> str:
-    """``'msg @ $.a.b'`` -> ``'msg @ prefix.a.b'`` (or ``a.b`` without a prefix)."""
+    """``'msg @ $.a.b'`` -> ``'msg @ prefix.a.b'``; ``'seed must be .. @ $.train'`` -> ``'.. @ train.seed'``."""
     msg, sep, where = problem.rpartition(" @ ")
     if not sep:
         return problem
-    where = where.removeprefix("$").removeprefix(".")
+    field = msg.split(" ", 1)[0] if msg.split(" ", 1)[-1].startswith("must be ") else ""
+    where = ".".join(filter(None, (where.removeprefix("$").removeprefix("."), field)))
     if prefix:
         where = f"{prefix}.{where}" if where else prefix
     return f"{msg} @ {where or '(top level)'}"

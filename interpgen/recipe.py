@@ -19,8 +19,8 @@ import tomli_w
 
 from interpgen.config import Part, RecipeConverter, RecipeError
 from interpgen.registry import Registry
-from interpgen.validators import (nonnegative_float, nonnegative_int, one_of, positive_float, positive_int,
-                                  unit_interval_open_right)
+from interpgen.validators import (finite_float, nonnegative_float, nonnegative_int, one_of, positive_float,
+                                  positive_int, unit_interval_open_right)
 
 LR_SCHEDULES = ("constant", "cosine")
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
@@ -35,7 +35,7 @@ class Train:
     trainer: str = "accelerate"  # a registered trainer (kind "trainer"): the engine, interpgen.train
     batch_size: int = attrs.field(default=256, validator=positive_int)
     lr: float = attrs.field(default=1e-3, validator=positive_float)
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=nonnegative_int)
     weight_decay: float = attrs.field(default=0.0, validator=nonnegative_float)
     warmup_steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     lr_schedule: str = attrs.field(default="constant", validator=one_of(*LR_SCHEDULES))
@@ -59,8 +59,8 @@ class Sample:
 
     sampler: Part("sampler")  # type: ignore[valid-type]
     num: int = attrs.field(default=2000, validator=positive_int)
-    seed: int = 0
-    guidance: float = 1.0  # classifier-free guidance scale (1: none; needs objective.label_dropout > 0)
+    seed: int = attrs.field(default=0, validator=nonnegative_int)
+    guidance: float = attrs.field(default=1.0, validator=finite_float)  # classifier-free guidance (1: none)
 
 
 @attrs.frozen(kw_only=True)

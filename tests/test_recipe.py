@@ -93,7 +93,7 @@ def test_unknown_plugin_parameter_and_bad_value(tmp_path):
                           "train": {"batch_size": -1}}, registry())
     problems = info.value.problems
     assert any("unknown parameter(s) widht" in p and p.endswith("@ network") for p in problems)
-    assert any("batch_size must be an integer >= 1, got -1" in p and p.endswith("@ train") for p in problems), problems
+    assert any("batch_size must be an integer >= 1, got -1" in p and p.endswith("@ train.batch_size") for p in problems), problems
 
 
 def test_missing_data_table_is_reported():
@@ -160,3 +160,39 @@ def test_objective_table_without_a_name_is_the_si_objective():
     assert recipe_to_dict(recipe, reg)["objective"]["name"] == "si"  # written out with its name
     # and an [objective] left out entirely is si's default
     assert structure_recipe({"data": {"name": "checkerboard"}}, reg).objective.prediction == "velocity"
+
+
+# -- values no run can use are refused at load, with the key path (issue 13, item 6) ------------------
+
+def _problems(recipe_file, *sets: str) -> list[str]:
+    with pytest.raises(RecipeError) as info:
+        load_recipe(recipe_file, registry(), overrides=sets)
+    return info.value.problems
+
+
+def test_integers_beyond_64_bits_are_refused_with_the_key_path(recipe_file):
+    # TOML integers are 64-bit; Python's are not, so the converter checks the range itself
+    assert _problems(recipe_file, "train.steps=99999999999999999999") == [
+        "expected an integer in [-2**63, 2**63 - 1] (TOML's 64 bits), got 99999999999999999999 @ train.steps"]
+    assert _problems(recipe_file, "train.seed=99999999999999999999") == [
+        "expected an integer in [-2**63, 2**63 - 1] (TOML's 64 bits), got 99999999999999999999 @ train.seed"]
+    text = recipe_file.read_text().replace("steps = 3000", "steps = 99999999999999999999")
+    recipe_file.write_text(text)
+    with pytest.raises(RecipeError, match=r"got 99999999999999999999 @ train\.steps"):
+        load_recipe(recipe_file, registry())
+    assert load_recipe(recipe_file, registry(), overrides=["train.steps=9223372036854775807"]).train.steps == 2**63 - 1
+
+
+def test_negative_seeds_and_non_finite_guidance_are_refused(recipe_file):
+    assert _problems(recipe_file, "train.seed=-1") == ["seed must be an integer >= 0, got -1 @ train.seed"]
+    assert _problems(recipe_file, "sample.seed=-1") == ["seed must be an integer >= 0, got -1 @ sample.seed"]
+    assert _problems(recipe_file, "sample.guidance=nan") == ["guidance must be a finite number, got nan @ sample.guidance"]
+    assert _problems(recipe_file, "sample.guidance=inf") == ["guidance must be a finite number, got inf @ sample.guidance"]
+    assert load_recipe(recipe_file, registry(), overrides=["sample.guidance=-0.5"]).sample.guidance == -0.5
+
+
+def test_a_table_set_to_a_value_names_the_table(recipe_file):
+    assert _problems(recipe_file, "train=5") == [
+        "this table cannot be set to a value (got int 5); set its keys instead (steps, trainer, batch_size, ...) @ train"]
+    assert _problems(recipe_file, 'sample="x"') == [
+        "this table cannot be set to a value (got str 'x'); set its keys instead (sampler, num, seed, ...) @ sample"]
