@@ -255,7 +255,11 @@ def test_table_bad_input_names_file_row_and_column(tmp_path):
     _write_table(tmp_path / "nan.csv", {"a": [1.0, 2.0, 3.0, 4.0], "b": [1.0, 2.0, np.nan, 4.0]})
     assert "1 of 4 rows hold NaN or inf values (rows 2); the first is nan at row 2, column 'b'" in error("nan.csv")
     _write_table(tmp_path / "text.csv", {"a": [1.0, 2.0, 3.0], "name": ["x", "y", "z"]})
-    assert "column 'name' is not numeric: row 0 holds 'x'" in error("text.csv")
+    assert "column 'name' is not numeric: row 0 holds 'x' (3 non-numeric row(s): 0, 1, 2;" in error("text.csv")
+    # one text cell makes the reader type the whole column as text: the error still names that cell
+    values = [float(i) for i in range(50)]
+    _write_table(tmp_path / "cell.csv", {"a": values, "c": [*values[:20], "oops", *values[21:]]})
+    assert "column 'c' is not numeric: row 20 holds 'oops' (1 non-numeric row(s): 20;" in error("cell.csv")
     assert "no column named 'nope'; the table has: a, name" in error("text.csv", columns=("a", "nope"))
     _write_table(tmp_path / "labels.csv", {"a": [1.0, 2.0, 3.0, 4.0], "y": [0, 1, 5, 1]})
     assert "labels must be < num_classes = 3, found 5 (row 2)" in error("labels.csv", label_column="y", num_classes=3)

@@ -5,11 +5,12 @@ The feature columns are ``columns`` (all columns but ``label_column`` when left 
 be numeric. ``label_column`` holds class labels: integers ``>= 0`` are used as they are, text
 labels are numbered in sorted order. Like ``array``, the features are standardised per column
 (``x_model = (x - mean) / std``, ``data_affine() = (mean, std)``) unless ``standardize = false``.
-A missing value or NaN is an error naming its row (0-based, header excluded) and column.
+A missing value, NaN or a text cell is an error naming its row (0-based, header excluded) and column.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -76,15 +77,32 @@ def read_table(file: Path) -> Any:
         raise ValueError(f"{file}: cannot read the {kind} table: {type(exc).__name__}: {exc}") from None
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a float: a missing cell is NaN, text that reads as a number is that number, and
+    anything else (other text, a bool) is None."""
+    if value is None:
+        return math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def numeric_column(where: str, dataset: Any, name: str) -> np.ndarray:
-    """Column ``name`` as float64 (a missing value becomes NaN); text is an error naming the
-    first row that is not a number."""
-    values = dataset[name]
-    bad = [i for i, v in enumerate(values) if not (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)))]
+    """Column ``name`` as float64 (a missing value becomes NaN). One text cell makes the reader type
+    the whole column as text, so every cell is read on its own: text that reads as a number is that
+    number, and any other cell is an error naming its row (0-based, header excluded) and value."""
+    values = [_number(v) for v in dataset[name]]
+    bad = [i for i, v in enumerate(values) if v is None]
     if bad:
-        raise ValueError(f"{where}: column {name!r} is not numeric: row {bad[0]} holds {values[bad[0]]!r} "
-                         f"({len(bad)} non-numeric rows: {shown(bad)}); list the numeric columns in columns")
-    return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+        raise ValueError(f"{where}: column {name!r} is not numeric: row {bad[0]} holds {dataset[name][bad[0]]!r} "
+                         f"({len(bad)} non-numeric row(s): {shown(bad)}; rows count from 0 after the header); "
+                         "fix the cell(s), or list the numeric columns in columns")
+    return np.asarray(values, dtype=np.float64)
 
 
 def label_values(where: str, values: list[Any], name: str) -> tuple[np.ndarray, list[str]]:
