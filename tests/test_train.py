@@ -13,7 +13,8 @@ import torch
 import interpgen as ig
 from interpgen.train import run_dir as rd
 from interpgen.train.distributed import LaunchError, check_world_size, derived_seed, make_accelerator
-from interpgen_plugins.pictures.plots import image_grid, picture_kind, save_loss_curve, save_samples_picture
+from interpgen_plugins.pictures.plots import (class_rows, image_grid, loss_figure, picture_kind, samples_figure,
+                                              save_loss_curve, save_samples_picture)
 from interpgen.train.progress import Progress, format_duration
 from interpgen.train.loop import TrainingError, lr_factor
 
@@ -227,6 +228,46 @@ def test_pictures_are_pngs(tmp_path):
     for name in ("a.png", "b.png", "d.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "c.png").exists() and not (tmp_path / "e.png").exists()
+
+
+def test_loss_curve_has_numbers_on_its_y_axis():
+    def labels(losses):
+        ax = loss_figure([{"step": i + 1, "loss": v} for i, v in enumerate(losses)]).axes[0]
+        return [t.get_text() for t in ax.get_yticklabels()]
+
+    # a range inside one decade: five ticks evenly spread in log, two significant digits
+    # (0.3 * (4/3)^(i/4) = 0.3, 0.3225, 0.3464, 0.3722, 0.4)
+    assert labels([0.4 - 0.1 * i / 9 for i in range(10)]) == ["0.3", "0.32", "0.35", "0.37", "0.4"]
+    assert labels([10.0 * 0.1 ** (i / 2) for i in range(9)]) == ["0.001", "0.01", "0.1", "1", "10"]  # powers of ten
+    assert "0.0" in labels([0.5, -0.25, 0.1])  # a loss <= 0: a linear axis, labelled by matplotlib
+
+
+def test_class_conditional_pictures_have_one_labelled_row_per_class():
+    images = torch.rand(30, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    fig = samples_figure(images, labels=torch.arange(30) % 3, class_names=["cat", "dog", "emu"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "emu"]
+    assert ax.images[0].get_array().shape == (3 * 9 + 1, 10 * 9 + 1)  # 3 rows of the 10 images each class has
+    rows, classes, width = class_rows(images[:3], torch.tensor([4, 1, 4]), 16, blank=1.0)
+    assert classes == [1, 4] and width == 2 and rows.shape == (4, 1, 8, 8)
+    assert torch.equal(rows[0], images[1]) and torch.equal(rows[1], torch.ones(1, 8, 8))  # class 1: padded
+    assert torch.equal(rows[2], images[0]) and torch.equal(rows[3], images[2])
+    points = samples_figure(torch.randn(20, 2), reference=torch.randn(40, 2), labels=torch.arange(20) % 2)
+    assert [t.get_text() for t in points.axes[0].get_legend().get_texts()] == ["data", "class 0", "class 1"]
+    grid = samples_figure(torch.rand(300, 1, 4, 4), max_images=100)
+    assert grid.axes[0].images[0].get_array().shape == (10 * 5 + 1, 10 * 5 + 1)  # at most 100 images: 10 x 10
+
+
+def test_the_pictures_plugin_registers_the_png_writer():
+    from types import SimpleNamespace
+
+    from interpgen.plugin_manager import registry
+    from interpgen_plugins.pictures import PngPicture, build_png_writer
+
+    entry = registry().get("writer", ".png")
+    assert entry.plugin == "pictures" and entry.params is PngPicture
+    with pytest.raises(ValueError, match=r"samples of shape \(2, 8, 8\) have no picture .*write them to a .npy file"):
+        build_png_writer(PngPicture(), pipe=SimpleNamespace(event_shape=(2, 8, 8)), registry=registry())
 
 
 def test_run_directory_layout(tmp_path):
