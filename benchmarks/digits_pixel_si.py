@@ -136,8 +136,8 @@ def main() -> None:
             report = evaluate_run(run, steps=steps, registry=reg, write=steps == SAMPLER_STEPS[-1])
             rows.append({"sampler_steps": steps, "nfe": report["sampling"]["nfe_per_sample"],
                          "sampler": report["sampling"]["sampler"],
-                         "fd_samples": report["classifier_frechet"]["value"],
-                         "fd_matched": report["classifier_frechet"]["matched"],
+                         "fd_samples": report["classifier_frechet"]["all_rows"],
+                         "fd_matched": report["classifier_frechet"]["value"],
                          "fd_heldout_halves": report["classifier_frechet"]["baseline"],
                          "fd_train_rows": train_rows_fd(source, trained.model),
                          "sw2_samples": report["metrics"]["sliced_wasserstein"],

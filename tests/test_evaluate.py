@@ -114,11 +114,15 @@ def moons_pipe():
 
 def test_evaluate_synthetic_data_against_fresh_draws(moons_pipe):
     report = evaluate(moons_pipe, moons_pipe.data, num=300, seed=0)
-    assert report["sampling"]["num"] == 300 and report["sampling"]["nfe_per_sample"] == 4
+    sampling = report["sampling"]
+    assert sampling["num"] == 300 and sampling["nfe_per_sample"] == 4
+    assert sampling["sampler"] == "euler" and sampling["steps"] == 4  # the registered name and the steps used
     assert report["reference"] == {"num": 300, "part": "fresh draw", "space": "model"}
     for section in ("metrics", "baseline"):
-        assert set(report[section]) == {"sliced_wasserstein", "mmd", "energy_distance"}
-        assert all(np.isfinite(v) for v in report[section].values())
+        assert set(report[section]) == {"sliced_wasserstein", "mmd", "energy_distance", "sizes"}
+        assert all(np.isfinite(v) for k, v in report[section].items() if k != "sizes")
+    assert report["metrics"]["sizes"] == "300 samples vs 300 reference rows"
+    assert report["baseline"]["sizes"] == "300 rows of a second fresh draw vs 300 reference rows"
     # an untrained-ish model is farther from the data than a second draw of the data itself
     assert report["metrics"]["energy_distance"] > report["baseline"]["energy_distance"]
     assert report["classifier_frechet"] == {"skipped": "needs a finite data set with class labels"}
@@ -180,12 +184,34 @@ def test_eval_command_on_a_digits_run(tmp_path, monkeypatch, capsys):
     assert saved["reference"]["part"] == "heldout" and saved["reference"]["num"] == 100
     fd = saved["classifier_frechet"]
     assert fd["classifier_test_accuracy"] > 0.85 and fd["half_size"] == 50 and fd["splits"] == 20
-    assert fd["matched"] > fd["baseline"] > 0 and fd["value"] > 0  # 20 steps of training: far from real
+    assert fd["value"] > fd["baseline"] > 0 and fd["all_rows"] > 0  # 20 steps of training: far from real
+    # the headline and its baseline at the same sizes; the all-rows number labelled by its own
+    assert fd["sizes"] == ("50 samples (baseline: 50 reference rows) vs the other 50 reference rows, "
+                           "mean over 20 random halvings")
+    assert fd["all_rows_sizes"] == "100 samples vs 100 reference rows"
+    assert saved["sampling"]["sampler"] == "euler" and saved["sampling"]["steps"] == 3
     assert Path(fd["classifier"]).parent == tmp_path / "cache" / "classifiers" and fd["from_cache"] is False
     assert main(["eval", str(run), "--num", "50", "--steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "[classifier_frechet]" in out and "from_cache" in out and "True" in out
     assert json.loads((run / EVAL_FILE).read_text())["sampling"]["nfe_per_sample"] == 2
+    # class-conditional samples as a picture: one row per class
+    assert main(["sample", str(run), "--num", "40", "--output", str(tmp_path / "digits.png")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"wrote (40, 1, 8, 8) samples to {tmp_path / 'digits.png'} as a picture: one row per class, at most 16 "
+        "images each")
+    # holdout = 0: the reference is the training rows, and the report says so
+    from interpgen.plugin_manager import registry
+    from interpgen_plugins.eval.evaluate import load_run
+
+    pipe = load_run(run)
+    spec = ig.part("dataset", "digits", holdout=0)
+    source = registry().entry_for(spec).create(spec, root=pipe.root, registry=registry())
+    report = evaluate(pipe, source, num=100, cache=tmp_path / "cache")
+    assert report["reference"]["part"] == "training rows (holdout = 0: nothing is held out)"
+    assert report["baseline"]["sizes"] == "100 other training rows vs 100 reference rows"
+    assert "classifier_train_accuracy" in report["classifier_frechet"]
+    assert "classifier_test_accuracy" not in report["classifier_frechet"]
 
 
 def test_eval_command_reports_a_bad_run_dir(tmp_path, capsys):
@@ -201,11 +227,83 @@ def test_matched_and_baseline_use_the_same_cuts():
 
     x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
     same = _frechet(torch.nn.Identity(), x, x, splits=4)
-    assert same["value"] == pytest.approx(0.0, abs=1e-9)
-    assert same["matched"] == same["baseline"] > 0 and same["half_size"] == 20 and same["splits"] == 4
+    assert same["all_rows"] == pytest.approx(0.0, abs=1e-9)
+    # the headline value is at the baseline's sizes (half A vs half B): samples equal to the
+    # reference score exactly the baseline
+    assert same["value"] == same["baseline"] > 0 and same["half_size"] == 20 and same["splits"] == 4
+    assert same["sizes"] == "20 samples (baseline: 20 reference rows) vs the other 20 reference rows, mean over 4 " \
+        "random halvings" and same["all_rows_sizes"] == "40 samples vs 40 reference rows"
     shifted = _frechet(torch.nn.Identity(), x + 1.0, x, splits=4)
     # shifting the samples by (1, 1, 1) moves their mean by sqrt(3), covariances unchanged
-    assert shifted["value"] == pytest.approx(3.0, rel=1e-6)  # features are float32
-    assert shifted["baseline"] == same["baseline"] and shifted["matched"] != same["matched"]
+    assert shifted["all_rows"] == pytest.approx(3.0, rel=1e-6)  # features are float32
+    assert shifted["baseline"] == same["baseline"] and shifted["value"] != same["value"]
+    generator = torch.Generator().manual_seed(0)
+    expected = []
+    for _ in range(4):  # the headline by hand: A's samples against B, over the same cuts
+        order = torch.randperm(40, generator=generator)
+        expected.append(feature_frechet_distance(x[order[:20]] + 1.0, x[order[20:]]))
+    assert shifted["value"] == pytest.approx(sum(expected) / 4, rel=1e-12)
+    assert _frechet(torch.nn.Identity(), x[:3], x[:3]) == {"value": pytest.approx(0.0, abs=1e-9),
+                                                           "sizes": "3 samples vs 3 reference rows"}
     assert _sample_labels(torch.tensor([4, 7, 1]), 7).tolist() == [4, 7, 1, 4, 7, 1, 4]
     assert _sample_labels(None, 5) is None
+
+
+def test_holdout_zero_is_labelled_as_the_training_rows(moons_pipe):
+    from interpgen_plugins.eval.metrics import energy_distance
+
+    rows = moons_pipe.data.reference(200, generator=torch.Generator().manual_seed(5))
+    report = evaluate(moons_pipe, FiniteSource(rows), num=150, seed=3, classifier=False)  # nothing held out
+    assert report["reference"] == {"num": 100, "part": "training rows (holdout = 0: nothing is held out)",
+                                   "space": "model"}
+    assert report["metrics"]["sizes"] == "150 samples vs 100 reference rows"
+    assert report["baseline"]["sizes"] == "100 other training rows vs 100 reference rows"
+    order = torch.randperm(200, generator=torch.Generator().manual_seed(3))  # disjoint halves of the rows
+    expected = energy_distance(rows[order[100:]], rows[order[:100]])
+    assert report["baseline"]["energy_distance"] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def moons_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("eval") / "run"
+    assert main(["train", "--output", str(run), "--quiet", "--set", "data.name=moons", "--set", "network.hidden=16",
+                 "--set", "train.steps=4", "--set", "train.batch_size=16", "--set", "train.log_every=2",
+                 "--set", "train.checkpoint_every=4", "--set", "train.sample_every=0"]) == 0
+    return run
+
+
+def test_eval_takes_the_sampling_options_of_sample(moons_run, capsys):
+    capsys.readouterr()
+    assert main(["eval", str(moons_run), "--num", "200", "--sampler", "midpoint", "--nfe", "6", "--seed", "2",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    sampling = report["sampling"]
+    assert (sampling["sampler"], sampling["steps"], sampling["nfe_per_sample"], sampling["nfe_budget"]) == (
+        "midpoint", 3, 6, 6)
+    assert report["run"]["seed"] == 2 and (report["flops"]["steps"], report["flops"]["nfe"]) == (3, 6)
+    assert main(["eval", str(moons_run), "--set", "sample.num=120", "--set", "sample.sampler.name=dopri5",
+                 "--json"]) == 0
+    sampling = json.loads(capsys.readouterr().out)["sampling"]
+    assert sampling["num"] == 120 and sampling["sampler"] == "dopri5" and sampling["steps"] == "adaptive"
+    assert main(["eval", str(moons_run), "--num", "100", "--sampler", "heun", "--steps", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "  sampler                    heun\n  steps                      2\n" in text
+    assert "None" not in text and "Sampler" not in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "train.lr=1"], "--set changes only sample.* keys of a trained run"),
+    (["--set", "sample.sampler.steps=0"], "steps must be an integer >= 1, got 0 @ sample.sampler.steps"),
+    (["--sampler", "heun", "--nfe", "5"], "the nearest budgets it can hit: 4 (--steps 2) and 6 (--steps 3)"),
+    (["--guidance", "2"], "guidance=2.0 needs a class-conditional model"),
+    (["--guidance", "nan"], "--guidance must be a finite number, got nan"),
+    (["--num", "0"], "--num must be an integer >= 1, got 0"),
+    (["--num", "1"], "--num must be an integer >= 2, got 1"),
+])
+def test_eval_refuses_bad_values_with_one_message(moons_run, capsys, args, message):
+    before = (moons_run / EVAL_FILE).read_bytes() if (moons_run / EVAL_FILE).exists() else None
+    capsys.readouterr()
+    assert main(["eval", str(moons_run), *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and message in err and "Traceback" not in err
+    assert ((moons_run / EVAL_FILE).read_bytes() if (moons_run / EVAL_FILE).exists() else None) == before

@@ -2,9 +2,10 @@
 with the metrics of :mod:`.metrics`, the classifier Fréchet distance of
 :mod:`.feature_classifier` and the FLOPs per sample of :mod:`.flops`.
 
-    interpgen eval RUN [--num N] [--steps K] [--sampler NAME] [--seed S] [--json]
-                       [--feature-net FILE] [--no-classifier]
+    interpgen eval RUN [--num N] [--steps K | --nfe N] [--sampler NAME] [--seed S] [--guidance W]
+                       [--set sample.KEY=VALUE ...] [--json] [--feature-net FILE] [--no-classifier]
 
+The sampling options are ``interpgen sample``'s (:func:`interpgen.cli.sampling_arguments`).
 Added through ``registry.add_command`` exactly as a third-party plugin adds a command.
 """
 
@@ -19,11 +20,9 @@ from interpgen.registry import Registry
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run directory")
-    p.add_argument("--num", type=int, help="number of samples (default: the held-out rows, or the recipe's sample.num)")
-    p.add_argument("--steps", type=int, help="solver steps (default: the recipe's sampler)")
-    p.add_argument("--sampler", help="sampler name, e.g. euler, heun, rk4, dopri5")
-    p.add_argument("--seed", type=int, help="random seed (default: the recipe's sample.seed)")
+    from interpgen.cli import sampling_arguments
+
+    sampling_arguments(p, num_help="number of samples (default: the held-out rows, or the recipe's sample.num)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--feature-net", metavar="FILE", help="TorchScript feature extractor (e.g. your own Inception) "
                    "for a Fréchet distance in its feature space")
@@ -31,9 +30,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .evaluate import EVAL_FILE, evaluate_run, format_report
+    from interpgen.cli import sampling_settings
 
-    report = evaluate_run(args.run, num=args.num, steps=args.steps, sampler=args.sampler, seed=args.seed,
+    from .evaluate import EVAL_FILE, evaluate_run, format_report, load_run
+
+    pipe = load_run(args.run)
+    choice = sampling_settings(pipe, args, labels=pipe.sampling_labels(1))
+    report = evaluate_run(args.run, pipe=pipe, num=choice.settings.num if "num" in choice.given else None,
+                          sampler=choice.settings.sampler, seed=choice.settings.seed,
+                          guidance=choice.settings.guidance, nfe_budget=choice.budget,
                           classifier=not args.no_classifier, feature_net=args.feature_net)
     if args.json:
         print(json.dumps(report, indent=2))

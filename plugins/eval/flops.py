@@ -47,6 +47,7 @@ def flops_report(pipe: Any, *, steps: int | None = 100, sampler: Any = None, bat
     latent_model = count_flops(lambda: net(z, t)) / batch
     nfe = pipe.sample(1, sampler=sampler, steps=steps, seed=0).nfe
     steps = getattr(pipe.sampler_for(sampler, steps=steps), "steps", steps)
+    steps = steps if steps is not None else "adaptive"  # a sampler that chooses its own steps
     enc_module = getattr(ae, "encoder", None)
     dec_module = getattr(ae, "decoder", None)
     return {
