@@ -49,9 +49,10 @@ def _data(pipe: Any, registry: Registry, num: int) -> tuple[torch.Tensor | None,
 
 def build_png_writer(params: PngPicture, *, pipe: Any, registry: Registry, **context: Any) -> Any:
     """``write(path, samples, title="") -> str`` for ``pipe``'s samples (a
-    :class:`~interpgen.pipeline.Samples` in data space): the picture of :func:`.plots.samples_figure`
-    over the run's data, one row per class when the samples have labels. Refuses, before any
-    sampling, an event shape that has no picture."""
+    :class:`~interpgen.pipeline.Samples` in data space): draws the picture of
+    :func:`.plots.samples_figure` over the run's data, one row per class when the samples have
+    labels, and says what it drew. Refuses, before any sampling, an event shape that has no
+    picture."""
     from . import plots
 
     kind = plots.picture_kind(pipe.event_shape)
@@ -70,7 +71,7 @@ def build_png_writer(params: PngPicture, *, pipe: Any, registry: Registry, **con
             what = f"one row per class, at most {params.per_class} images each"
         else:
             what = f"an image grid of {min(x.shape[0], params.max_images)} of them"
-        return what + (f" (no data drawn: {missing})" if missing else "")
+        return f"a picture: {what}" + (f" (no data drawn: {missing})" if missing else "")
 
     return write
 
