@@ -10,8 +10,10 @@ Samplers (kind ``"sampler"``; each params class is the sampler itself):
 
 Every fixed-step sampler takes ``grid`` = ``uniform``, ``edm`` or ``tuned`` (:mod:`.time_grid`).
 
-Diffusions (kind ``"diffusion"``): ``zero``, ``constant``, ``optimal``, ``sigma``, ``linear``,
-``decreasing``, ``increasing_decreasing``.
+Diffusions (kind ``"diffusion"``): ``zero``, ``constant``, ``reverse`` (the reverse-diffusion
+``eps_rev`` of math.md 1.3, the SDE samplers' default), ``optimal`` (the older name of ``reverse``,
+**not** the SI paper's optimal diffusion), ``sigma``, ``linear``, ``decreasing``,
+``increasing_decreasing``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 from interpgen import Registry, hookimpl
 from interpgen_plugins.samplers.diffusions import (
     ConstantDiffusion, DecreasingDiffusion, IncreasingDecreasingDiffusion, LinearDiffusion,
-    OptimalDiffusion, SigmaDiffusion, ZeroDiffusion)
+    OptimalDiffusion, ReverseDiffusion, SigmaDiffusion, ZeroDiffusion)
 from interpgen_plugins.samplers.dopri5 import Dopri5Sampler
 from interpgen_plugins.samplers.fixed_step import EulerSampler, HeunSampler, MidpointSampler, Rk4Sampler
 from interpgen_plugins.samplers.sde import EulerMaruyamaSampler, StochasticHeunSampler
@@ -41,7 +43,8 @@ SAMPLERS: dict[str, type] = {
 DIFFUSIONS: dict[str, type] = {
     "zero": ZeroDiffusion,
     "constant": ConstantDiffusion,
-    "optimal": OptimalDiffusion,
+    "reverse": ReverseDiffusion,
+    "optimal": OptimalDiffusion,  # the older name of "reverse" (math.md 1.3)
     "sigma": SigmaDiffusion,
     "linear": LinearDiffusion,
     "decreasing": DecreasingDiffusion,
