@@ -182,8 +182,11 @@ def load_feature_net(path: str | Path) -> torch.nn.Module:
 
 def evaluate_run(run_dir: str | Path, *, num: int | None = None, steps: int | None = None, sampler: Any = None,
                  seed: int | None = None, classifier: bool = True, feature_net: str | Path | None = None,
-                 registry: Registry | None = None, cache: Path | None = None, write: bool = True) -> dict[str, Any]:
-    """Load the run, evaluate it (see :func:`evaluate`) and write ``RUN/eval.json``."""
+                 registry: Registry | None = None, cache: Path | None = None, write: bool = True,
+                 reference_run: str | Path | None = None, reference_data: Any = None) -> dict[str, Any]:
+    """Load the run, evaluate it (see :func:`evaluate`) and write ``RUN/eval.json``. The reference
+    is the run's own data, or another run's (``reference_run``, e.g. the original run of a reflow
+    round) or a named data set (``reference_data``): :func:`.reference.reference_source`."""
     from interpgen.protocols import CheckpointError
     from interpgen.pipeline import Pipeline
     from interpgen.train import atomic_write_bytes
@@ -194,12 +197,15 @@ def evaluate_run(run_dir: str | Path, *, num: int | None = None, steps: int | No
         raise CheckpointError(f"run directory {run.resolve()} does not exist")
     reg = registry or default_registry()
     pipe = Pipeline.load(run, registry=reg)
-    source = rebuild_data(pipe, reg)
+    from .reference import reference_source
+
+    source, reference_about = reference_source(pipe, reg, reference_run=reference_run, data=reference_data)
     seed = seed if seed is not None else int(pipe.recipe.sample.seed)
     if num is None and not callable(getattr(source, "part_size", None)):
         num = int(pipe.recipe.sample.num)
     report: dict[str, Any] = {"run": {"dir": str(run.resolve()), "step": int(pipe.step),
-                                      "data": reg.entry_for(pipe.recipe.data).name, "seed": seed}}
+                                      "data": reg.entry_for(pipe.recipe.data).name, "seed": seed,
+                                      "scored_against": reference_about}}
     report.update(evaluate(pipe, source, num=num, steps=steps, sampler=sampler, seed=seed,
                            classifier=classifier, feature_net=feature_net, cache=cache))
     if write:
