@@ -11,6 +11,10 @@ evaluations, and appends them to ``benchmarks/results/fitted_grid_cost.json`` un
 ``--label``. Single-threaded (``torch.set_num_threads(1)``) so the numbers do not depend on how
 busy the other cores are. The run's ``grids/`` folder is emptied first so the first fitted call
 fits.
+
+The recorded ``before`` is the code before the grid was kept (commit ad56101), run with this
+script on the same run and machine: ``git archive ad56101 interpgen plugins`` unpacked into a
+folder whose ``plugins`` is renamed ``interpgen_plugins``, put first on ``PYTHONPATH``.
 """
 
 from __future__ import annotations

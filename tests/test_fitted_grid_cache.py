@@ -92,7 +92,7 @@ def test_the_key_follows_the_weights_the_steps_and_the_guidance(run, registry, f
     assert len(list((run / "grids").glob("*.json"))) >= 3
 
 
-def test_guidance_scale_and_labels_change_the_key():
+def test_guidance_scale_and_conditioning_change_the_key_but_not_which_labels():
     net = torch.nn.Linear(2, 2)
 
     class Guided(torch.nn.Module):
@@ -105,8 +105,9 @@ def test_guidance_scale_and_labels_change_the_key():
             self.network, self.labels, self.interpolant, self.predictions = network, labels, None, ("velocity",)
 
     keys = [grid_cache.field_key(Field(Guided(1.0))), grid_cache.field_key(Field(Guided(2.0))),
-            grid_cache.field_key(Field(Guided(2.0), torch.tensor([0, 1]))), grid_cache.field_key(Field(Guided(2.0)))]
-    assert keys[0] != keys[1] != keys[2] and keys[1] == keys[3]
+            grid_cache.field_key(Field(Guided(2.0), torch.tensor([0, 1]))), grid_cache.field_key(Field(Guided(2.0))),
+            grid_cache.field_key(Field(Guided(2.0), torch.tensor([3, 3, 3])))]
+    assert keys[0] != keys[1] != keys[2] and keys[1] == keys[3] and keys[2] == keys[4]
     assert grid_cache.field_key(object()) is None  # no network: not kept
 
 

@@ -4,10 +4,11 @@ The fit (:mod:`.fitted_grid`) costs hundreds of model evaluations, so its knots 
 
 * in this process, for every field that reveals its network (``field.network``, an
   ``nn.Module``), keyed by what the grid depends on: the sampler (its Runge-Kutta scheme) and
-  ``steps``, the time range, the field's type, interpolant and predictions, its labels, and a
-  fingerprint of the network (every parameter and buffer, and plain attributes such as a
-  guidance scale), so another checkpoint, the EMA or raw weights, or another guidance scale
-  gets a grid of its own;
+  ``steps``, the time range, the field's type, interpolant and predictions, whether it is
+  conditioned on labels (not on which: the grid is the model's, fitted on whatever pilot rows
+  and labels the first call had), and a fingerprint of the network (every parameter and buffer,
+  and plain attributes such as a guidance scale), so another checkpoint, the EMA or raw weights,
+  or another guidance scale gets a grid of its own;
 * on disk, in ``folder`` (``RUN/grids/`` when the pipeline was loaded from a run directory, the
   sampler's ``grid_cache`` when set), one JSON file per key, written atomically.
 
@@ -74,12 +75,9 @@ def field_key(field: Any) -> dict[str, Any] | None:
     network = getattr(field, "network", None)
     if not isinstance(network, nn.Module):
         return None
-    labels = getattr(field, "labels", None)
-    label_digest = None
-    if isinstance(labels, Tensor):
-        label_digest = hashlib.sha256(labels.detach().cpu().to(torch.int64).numpy().tobytes()).hexdigest()[:16]
+    conditional = getattr(field, "labels", None) is not None  # which labels does not matter: a grid is the model's
     return {"field": type(field).__qualname__, "interpolant": repr(getattr(field, "interpolant", None)),
-            "predictions": list(getattr(field, "predictions", ()) or ()), "labels": label_digest,
+            "predictions": list(getattr(field, "predictions", ()) or ()), "conditional": conditional,
             "network": network_fingerprint(network)}
 
 
