@@ -224,7 +224,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     sample = choice.settings
     labels = pipe.sampling_labels(sample.num, args.label)
     guidance = sample.guidance if sample.guidance != 1.0 else None
-    result = pipe.sample(sample.num, sampler=sample.sampler, seed=sample.seed, labels=labels, guidance=guidance)
+    result = pipe.sample(sample.num, sampler=sample.sampler, seed=sample.seed, labels=labels, guidance=guidance,
+                         raw=args.raw)
     x = result.x
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
@@ -335,6 +336,8 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="where to write them: FILE.npy, the array (N, *data_shape); "
                    "or a suffix a writer plugin handles, e.g. FILE.png, a picture (the pictures plugin)")
     p.add_argument("--label", type=int, help="class to sample (class-conditional models; default: every class in turn)")
+    p.add_argument("--raw", action="store_true", help="keep the values as integrated (bounded data such as images "
+                   "is clamped to the data's range by default)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("recipe", help="check a recipe and print it with every default filled in")

@@ -93,8 +93,8 @@ class Pipeline:
                                               out_shape=(shape[0] * objective.heads, *shape[1:]), **context)
         self.ema: nn.Module | None = None
         self.sampler = recipe.sample.sampler
-        self.data_affine = self.data.data_affine()
-        self.step = 0
+        self.data_affine, self.data_range = self.data.data_affine(), getattr(self.data, "normalised_range", None)
+        self.step, self.run_dir = 0, None  # run_dir: the run directory load() read
         self._check_compatible()
 
     def _build(self, spec: Any, **context: Any) -> Any:
@@ -164,7 +164,7 @@ class Pipeline:
         return torch.full((num,), int(label), dtype=torch.long)
 
     def sampler_for(self, sampler: Any = None, *, steps: int | None = None) -> Sampler:
-        """Build a sampler from params (or a name), optionally with another step count."""
+        """Build a sampler from params (or a name), optionally with another step count; build context: ``run_dir``."""
         spec = self.sampler if sampler is None else sampler
         if isinstance(spec, str):
             spec = part("sampler", spec, self.registry)
@@ -172,17 +172,17 @@ class Pipeline:
             if not (attrs.has(type(spec)) and "steps" in attrs.fields_dict(type(spec))):
                 raise ValueError(f"sampler {type(spec).__name__} takes no step count (adaptive); leave --steps out")
             spec = attrs.evolve(spec, steps=steps)
-        built = self._build(spec)
+        built = self._build(spec, run_dir=self.run_dir)
         self.check_sampler(built)
         return built
 
     @torch.no_grad()
     def sample(self, num: int, *, sampler: Any = None, steps: int | None = None, seed: int | None = 0,
                labels: Tensor | None = None, guidance: float | None = None, ema: bool = True,
-               decode: bool = True, data_space: bool = True) -> Samples:
-        """``num`` samples: prior draws in model space integrated by the sampler (on the network's
-        device, in eval mode), then decoded (``decode``) and mapped to data space (``data_space``).
-        ``decode=False`` returns the model-space end points (latents for a latent model)."""
+               decode: bool = True, data_space: bool = True, raw: bool = False) -> Samples:
+        """``num`` samples: prior draws in model space integrated by the sampler (network's device, eval mode),
+        decoded (``decode``), clamped to bounded data's ``normalised_range`` (images: ``[-1, 1]``) unless ``raw``,
+        and mapped to data space (``data_space``). ``decode=False`` returns the model-space end points."""
         solver = self.sampler_for(sampler, steps=steps)
         net = self.ema if (ema and self.ema is not None) else self.network
         device = next(net.parameters(), torch.empty(0)).device
@@ -196,7 +196,7 @@ class Pipeline:
             net.train(was_training)
         x = result.x
         if decode:
-            x = self.decode(x)
+            x = self.decode(x) if raw or self.data_range is None else self.decode(x).clamp(*self.data_range)
             if data_space:
                 x = self.to_data_space(x)
         return Samples(x=x, nfe=int(result.nfe), labels=labels)
@@ -291,7 +291,7 @@ class Pipeline:
                 "autoencoder": self.autoencoder.state_dict() if isinstance(self.autoencoder, nn.Module) else None,
                 "event_shape": list(self.event_shape), "num_classes": self.data.num_classes,
                 "data_affine": list(self.data_affine) if self.data_affine is not None else None,
-                "root": str(self.root), "step": int(self.step)}
+                "root": str(self.root), "step": int(self.step), "data_range": self.data_range}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         try:
@@ -309,6 +309,7 @@ class Pipeline:
             raise CheckpointError(f"the checkpoint does not fit this model: {' '.join(first[:3])}") from None
         if state.get("data_affine") is not None:
             self.data_affine = tuple(state["data_affine"])
+        self.data_range = state.get("data_range", self.data_range)
         self.step = int(state["step"])
 
     def run_files(self, train: Train | None = None) -> dict[str, str]:
@@ -346,6 +347,7 @@ class Pipeline:
         pipe = cls.from_recipe(attrs.evolve(recipe, data=stand_in), registry=reg, root=state.get("root"))
         pipe.recipe = attrs.evolve(pipe.recipe, data=recipe.data)
         pipe.load_state_dict(state)
+        pipe.run_dir = run
         return pipe
 
 

@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 #: What a network can be trained to predict (math.md 1.2, 1.5).
-#:
 #: ``velocity``  b(t, x) = E[d/dt x_t | x_t = x]
 #: ``score``     s(t, x) = grad log rho_t(x)
 #: ``noise``     eta_z = E[z | x_t] for two-sided interpolants; for one-sided ones (gamma == 0,
@@ -135,11 +134,12 @@ class Field(Protocol):
 
 class SampleResult(NamedTuple):
     """What a sampler returns: the samples at t_end, the network evaluations used, and (when
-    asked for) the states on the time grid, shape ``(K + 1, B, *event)``."""
+    asked for) the states on the time grid, shape ``(K + 1, B, *event)``, with that grid ``(K + 1,)``."""
 
     x: Tensor
     nfe: int
     trajectory: Tensor | None = None
+    times: Tensor | None = None
 
 
 @runtime_checkable
@@ -193,8 +193,8 @@ class DataSource(Protocol):
     ``[i * batch_size, (i + 1) * batch_size)`` of each, so a run's data does not depend on ``n``.
     ``reference(n)`` gives model-space rows never trained on (fresh draws, or the held-out rows);
     finite sources may offer ``part_size(part)`` and ``take(part, index)`` (``"train"``,
-    ``"heldout"``). ``data_affine()`` is ``(shift, scale)`` with ``data = shift + scale * model``, or
-    None; checkpoints keep it so samples map back without the data file.
+    ``"heldout"``). ``data_affine()`` is ``(shift, scale)``, ``data = shift + scale * model``, or None (kept
+    in checkpoints). Bounded data may set ``normalised_range = (low, high)`` (before the affine; images: ``(-1, 1)``).
     """
 
     event_shape: tuple[int, ...]

@@ -12,7 +12,7 @@ from oracles import GaussianOracle, MixtureOracle
 from interpgen.protocols import Diffusion
 from interpgen_plugins.samplers.diffusions import (
     ConstantDiffusion, DecreasingDiffusion, IncreasingDecreasingDiffusion, LinearDiffusion,
-    OptimalDiffusion, SigmaDiffusion, ZeroDiffusion)
+    OptimalDiffusion, ReverseDiffusion, SigmaDiffusion, ZeroDiffusion)
 
 F64 = torch.float64
 T = torch.linspace(0.02, 0.98, 25, dtype=F64)
@@ -28,7 +28,8 @@ def two_sided(registry):
 
 
 def test_registered_names_and_classes(registry):
-    expected = {"zero": ZeroDiffusion, "constant": ConstantDiffusion, "optimal": OptimalDiffusion,
+    expected = {"zero": ZeroDiffusion, "constant": ConstantDiffusion, "reverse": ReverseDiffusion,
+                "optimal": OptimalDiffusion,
                 "sigma": SigmaDiffusion, "linear": LinearDiffusion, "decreasing": DecreasingDiffusion,
                 "increasing_decreasing": IncreasingDecreasingDiffusion}
     assert set(registry.names("diffusion")) >= set(expected)
@@ -129,3 +130,18 @@ def test_diffusions_are_frozen():
 
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         OptimalDiffusion().norm = 2.0  # type: ignore[misc]
+
+
+def test_reverse_is_the_clear_name_and_optimal_a_documented_preset_of_it(registry, linear, two_sided):
+    """Issue 13: ``optimal`` is the reverse-diffusion eps_rev (math.md 1.3), not the paper's optimal
+    constant diffusion; ``reverse`` names it, ``optimal`` keeps working and says what it is."""
+    for interpolant in (linear, two_sided):
+        torch.testing.assert_close(OptimalDiffusion(norm=0.7)(T, interpolant), ReverseDiffusion(norm=0.7)(T, interpolant))
+    # linear path: (1 - t)^2/t + (1 - t), infinite at t = 0
+    torch.testing.assert_close(ReverseDiffusion()(T, linear), (1 - T) ** 2 / T + (1 - T))
+    assert math.isinf(float(ReverseDiffusion()(torch.zeros(1, dtype=F64), linear)))
+    described = registry.get("diffusion", "optimal").description
+    assert "reverse" in described and "not the SI paper's optimal diffusion" in described
+    # the SDE samplers' default diffusion is the clear name
+    sampler = registry.create("sampler", "euler_maruyama")
+    assert type(sampler.diffusion) is ReverseDiffusion

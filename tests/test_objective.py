@@ -93,3 +93,54 @@ def test_score_target_needs_a_gaussian_base():
     with pytest.raises(ig.ConversionError, match="no score"):
         ig.Pipeline(data=ig.part("dataset", "moons"), prior=ig.part("prior", "uniform"),
                     objective=Objective(prediction="score"))
+
+
+# -- the logged value of the score loss (math.md 1.4, issue 13) -----------------------------------
+
+def _score_losses(monkeypatch, prior_name: str, t_value: float, plain: bool):
+    """The score loss of a linear-brownian path at every row's time ``t_value`` and the network's
+    weight gradient: as trained (``plain=False``) or with the plain MSE put in its place."""
+    from interpgen_plugins.si import objective as module
+
+    interp = part("interpolant", "linear", gamma="brownian")
+    prior, coupling = part("prior", prior_name), part("coupling", "independent")
+    objective = Objective(time_sampling="uniform", t_eps=0.0, prediction="score")
+    monkeypatch.setattr(module, "sample_times",
+                        lambda obj, n, **kw: torch.full((n,), t_value, dtype=kw.get("dtype", torch.float32)))
+    if plain:
+        monkeypatch.setattr(module, "regression_loss",
+                            lambda name, pred, target: (pred - target).pow(2).reshape(pred.shape[0], -1).mean(1).mean())
+    net = torch.nn.Linear(3, 3)
+    torch.nn.init.constant_(net.weight, 0.1), torch.nn.init.constant_(net.bias, -0.2)
+    x1 = torch.randn(4096, 3, generator=torch.Generator().manual_seed(4))
+    loss = module.interpolant_loss(lambda x, t: net(x), interp, prior, coupling, objective, x1,
+                                   generator=torch.Generator().manual_seed(8))
+    loss.backward()
+    return loss.detach(), net.weight.grad.clone()
+
+
+# target -(alpha x0 + gamma z)/(alpha^2 + gamma^2) on a Gaussian base (infinite at t = 1), -z/gamma
+# on another base (infinite at both ends)
+@pytest.mark.parametrize("prior_name, t_value, end", [
+    ("gaussian", 1.0 - 1e-6, True), ("gaussian", 0.3, False), ("uniform", 1e-6, True), ("uniform", 1.0 - 1e-6, True)])
+def test_score_loss_logs_the_papers_form_with_the_mse_gradient(monkeypatch, prior_name, t_value, end):
+    logged, grad = _score_losses(monkeypatch, prior_name, t_value, plain=False)
+    mse, mse_grad = _score_losses(monkeypatch, prior_name, t_value, plain=True)
+    torch.testing.assert_close(grad, mse_grad)  # training is unchanged
+    # paper's form = (MSE - |target|^2) / 2: finite near the ends where the MSE is not
+    assert torch.isfinite(logged) and abs(float(logged)) < 10.0
+    assert (float(mse) > 1e4) == end, float(mse)
+
+
+def test_regression_loss_values_and_gradients():
+    from interpgen_plugins.si.objective import regression_loss
+
+    target = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(1)) * 1e3
+    for name in ("score", "velocity"):
+        pred = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(2), requires_grad=True)
+        value = regression_loss(name, pred, target)
+        value.backward()
+        mse = (pred.detach() - target).pow(2).mean()
+        torch.testing.assert_close(pred.grad, 2 * (pred.detach() - target) / pred[0].numel() / 5)
+        expected = (0.5 * pred.detach() ** 2 - pred.detach() * target).mean() if name == "score" else mse
+        torch.testing.assert_close(value.detach(), expected)

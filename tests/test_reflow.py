@@ -9,8 +9,9 @@ import torch
 
 import interpgen as ig
 from interpgen.cli import main
+from interpgen.protocols import SampleResult
 from interpgen_plugins.reflow.pairs import (ReflowPairs, generate_pairs, measure_straightness, path_straightness,
-                              sampler_times, save_pairs)
+                                            reported_times, save_pairs)
 
 
 def test_straight_constant_speed_paths_have_zero_straightness():
@@ -57,16 +58,55 @@ def test_reflow_pairs_are_the_models_own_samples(small_pipe, registry):
     assert torch.equal(chunked.x1, pairs.x1)
     # the reported straightness is the mean over the sampled paths
     field = small_pipe.field()
-    traj = small_pipe.sampler_for("euler", steps=6).sample(field, x0, return_trajectory=True).trajectory
-    expected = path_straightness(traj, sampler_times(small_pipe.sampler_for("euler", steps=6), field)).mean()
+    result = small_pipe.sampler_for("euler", steps=6).sample(field, x0, return_trajectory=True)
+    t0, t1 = field.time_range(False)
+    torch.testing.assert_close(result.times, torch.linspace(t0, t1, 7, dtype=torch.float64))
+    expected = path_straightness(result.trajectory, result.times).mean()
     assert pairs.straightness == pytest.approx(float(expected), rel=1e-9)
 
 
-def test_reflow_refuses_samplers_without_a_known_grid(small_pipe):
-    with pytest.raises(ValueError, match="uniform grid"):
+def test_reflow_refuses_samplers_that_report_no_time_grid(small_pipe):
+    """Issue 13, item 9: only ODE samplers that report their grid; the others by name."""
+    with pytest.raises(ValueError, match="sampler Dopri5Sampler reported none with its trajectory"):
         generate_pairs(small_pipe, 4, sampler="dopri5")
-    with pytest.raises(ValueError, match="probability-flow ODE"):
+    with pytest.raises(ValueError, match="probability-flow ODE: sampler EulerMaruyamaSampler integrates an SDE"):
         generate_pairs(small_pipe, 4, sampler="euler_maruyama")
+    # the example third-party plugin's sampler returns no times: refused with the same message
+    with pytest.raises(ValueError, match="sampler RalstonSampler reported none .*SampleResult.times"):
+        generate_pairs(small_pipe, 4, sampler="ralston", steps=3)
+
+
+@pytest.mark.parametrize("grid", ["uniform", "tuned", "edm"])
+def test_reflow_accepts_every_grid_a_fixed_step_sampler_reports(small_pipe, grid):
+    sampler = ig.part("sampler", "midpoint", steps=4, grid=grid)
+    pairs = generate_pairs(small_pipe, 30, sampler=sampler, seed=4)
+    x0 = small_pipe.prior.sample(30, (2,), generator=torch.Generator().manual_seed(4))
+    result = small_pipe.sampler_for(sampler).sample(small_pipe.field(), x0, return_trajectory=True)
+    assert result.times.shape == (5,) and torch.equal(pairs.x1, result.x)
+    if grid != "uniform":  # straightness along the grid actually used, not an assumed uniform one
+        assert not torch.allclose(result.times, torch.linspace(float(result.times[0]), float(result.times[-1]), 5, dtype=torch.float64))
+    expected = float(path_straightness(result.trajectory, result.times).mean())
+    assert pairs.straightness == pytest.approx(expected, rel=1e-9)
+
+
+def test_reflow_accepts_a_plugin_sampler_that_reports_its_grid(small_pipe):
+    class TwoEulerSteps:  # not registered: the user's own ODE sampler, on the grid 0 -> 0.3 -> 1
+        stochastic = False
+
+        def sample(self, field, x0, *, generator=None, return_trajectory=False):
+            t0, t1 = field.time_range(False)
+            times = torch.tensor([t0, 0.3, t1], dtype=torch.float64)
+            states = [x0]
+            for a, b in zip(times[:-1].tolist(), times[1:].tolist()):
+                x = states[-1]
+                states.append(x + (b - a) * field.evaluate(x, torch.full((x.shape[0],), a), ("velocity",))[0])
+            return SampleResult(x=states[-1], nfe=2, trajectory=torch.stack(states), times=times)
+
+    pairs = generate_pairs(small_pipe, 8, sampler=TwoEulerSteps(), seed=0)
+    assert pairs.nfe == 2 and pairs.straightness > 0
+    with pytest.raises(ValueError, match="reported 2 times for a trajectory of 3 states"):
+        reported_times(TwoEulerSteps(), SampleResult(x=torch.zeros(1), nfe=0, trajectory=torch.zeros(3, 1),
+                                                     times=torch.zeros(2)))
 
 
 def test_pairs_file_round_trips_through_the_paired_dataset(tmp_path, registry):

@@ -12,7 +12,7 @@ import torch
 from oracles import GaussianOracle, MixtureOracle, OracleField
 from interpgen.protocols import OdeSolver, Sampler
 from interpgen_plugins.samplers.adaptive import StepLimitError
-from interpgen_plugins.samplers.diffusions import ConstantDiffusion, OptimalDiffusion, ZeroDiffusion
+from interpgen_plugins.samplers.diffusions import ConstantDiffusion, OptimalDiffusion, ReverseDiffusion, ZeroDiffusion
 from interpgen_plugins.samplers.dopri5 import Dopri5Sampler
 from interpgen_plugins.samplers.fixed_step import EulerSampler, HeunSampler, MidpointSampler, Rk4Sampler
 from interpgen_plugins.samplers.sde import EulerMaruyamaSampler, StochasticHeunSampler
@@ -20,7 +20,7 @@ from interpgen_plugins.samplers.sde import EulerMaruyamaSampler, StochasticHeunS
 F64 = torch.float64
 FIXED = [(EulerSampler, 1, 1), (HeunSampler, 2, 2), (MidpointSampler, 2, 2), (Rk4Sampler, 4, 4)]
 SDES = [EulerMaruyamaSampler, StochasticHeunSampler]
-DIFFUSION_NAMES = ["zero", "constant", "optimal", "sigma", "linear", "decreasing", "increasing_decreasing"]
+DIFFUSION_NAMES = ["zero", "constant", "reverse", "optimal", "sigma", "linear", "decreasing", "increasing_decreasing"]
 
 
 
@@ -386,7 +386,7 @@ def test_registered_samplers_follow_protocols(registry):
     for name in ("euler_maruyama", "stochastic_heun"):
         sampler = registry.create("sampler", name)
         assert isinstance(sampler, Sampler) and sampler.stochastic is True
-        assert sampler.diffusion == OptimalDiffusion() and sampler.steps == 250
+        assert sampler.diffusion == ReverseDiffusion() and sampler.steps == 250
         assert (sampler.last_step, sampler.last_step_size, sampler.t_eps, sampler.grid) == ("mean", 0.04, 1e-3, "uniform")
     defaults = {"euler": 100, "heun": 50, "midpoint": 50, "rk4": 25}
     for name, steps in defaults.items():

@@ -326,3 +326,20 @@ def test_bad_parameters_raise_clear_errors(registry):
         conv.structure_part("interpolant", {"name": "linear", "gamma": {"name": "a_brownian", "a": -2}})
     with pytest.raises(ValueError, match="unknown parameter.*gamma; accepted: [(]none[)]"):
         conv.structure_part("interpolant", {"name": "one_sided", "gamma": "brownian"})
+
+
+def test_encoding_decoding_needs_gamma_positive_at_one_half(registry):
+    """math.md 1.8: alpha = beta = 0 at t = 1/2, so a gamma that vanishes there (not only a zero
+    one) is refused with a message, from Python and from a recipe."""
+    class VanishesAtHalf(si.BSquaredGamma):  # t(1 - t)(1 - 2t)^2: non-zero, but 0 at t = 1/2
+        def gamma(self, t):
+            return t * (1 - t) * (1 - 2 * t) ** 2
+
+    with pytest.raises(ValueError, match=r"encoding_decoding needs gamma\(1/2\) > 0, but VanishesAtHalf gives "
+                                         r"gamma\(1/2\) = 0.*sin\^2\(pi t\)"):
+        si.EncodingDecodingInterpolant(gamma=VanishesAtHalf())
+    with pytest.raises(ValueError, match=r"needs a non-zero gamma .*@ interpolant"):
+        RecipeConverter(registry).structure_part("interpolant", {"name": "encoding_decoding", "gamma": "zero"},
+                                                 path="interpolant")
+    for name in ("sinesquared", "brownian", "bsquared"):  # every built-in non-zero gamma is > 0 at 1/2
+        RecipeConverter(registry).structure_part("interpolant", {"name": "encoding_decoding", "gamma": name})

@@ -68,7 +68,8 @@ def image_source(where: str, images: np.ndarray, labels: np.ndarray | None = Non
                  holdout: float, split_seed: int, flip: bool = False, size: int | None = None,
                  num_classes: int | None = None, dataset: Any = None) -> FiniteSource:
     """A finite source of ``(N, C, H, W)`` images with pixel values in ``[low, high]``, used in
-    model space ``[-1, 1]`` (see :mod:`.images`), optionally resized to ``size x size``."""
+    model space ``[-1, 1]`` (see :mod:`.images`; ``normalised_range = (-1, 1)``, so samples are clamped to
+    ``[low, high]`` on output), optionally resized to ``size x size``."""
     check_data(where, images, row_name="image")
     if images.ndim != 4:
         raise ValueError(f"{where}: expected images of shape (N, C, H, W), got {images.shape}")
@@ -86,6 +87,8 @@ def image_source(where: str, images: np.ndarray, labels: np.ndarray | None = Non
         pixels = pixels.to(torch.float32)
     shift, scale = pixel_affine(low, high, tuple(pixels.shape[1:]))
     train, held, pick = _split(where, pixels.shape[0], labels, holdout, split_seed)
-    return FiniteSource(pixels[train], labels=pick(train), num_classes=num_classes_of(labels, num_classes),
-                        affine=(shift, scale), heldout=pixels[held], heldout_labels=pick(held),
-                        encode=pixel_encoder(shift, scale), flip=flip, dataset=dataset)
+    source = FiniteSource(pixels[train], labels=pick(train), num_classes=num_classes_of(labels, num_classes),
+                          affine=(shift, scale), heldout=pixels[held], heldout_labels=pick(held),
+                          encode=pixel_encoder(shift, scale), flip=flip, dataset=dataset)
+    source.normalised_range = (-1.0, 1.0)  # pixels in [low, high]: samples are clamped there on output
+    return source

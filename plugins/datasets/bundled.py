@@ -2,12 +2,17 @@
 ``digits`` and scikit-image's ``faces`` (a subset of Labeled Faces in the Wild).
 
 Both are read into an arrow table (``datasets.Dataset.from_dict``), then scaled to [-1, 1]
-(:mod:`.images`) and split into training and held-out rows (:mod:`.split`).
+(:mod:`.images`) and split into training and held-out rows (:mod:`.split`). scikit-learn and
+scikit-image are optional: the extra ``interpgen[data]`` installs them, and without them building
+either data set fails with :class:`MissingExtra` naming the package and the extra.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import importlib
+from types import ModuleType
 
 import attrs
 import numpy as np
@@ -24,6 +29,23 @@ FACES_IN_LFW_SUBSET = 100
 FACE_SUBSETS = ("faces", "all")
 
 _bool = attrs.validators.instance_of(bool)
+
+#: The extra that installs what the bundled data sets need (pyproject.toml).
+DATA_EXTRA = "interpgen[data]"
+
+
+class MissingExtra(ImportError, ValueError):
+    """A data set needs a package that is not installed (a ValueError too, so the command line
+    reports it as one message with exit status 2)."""
+
+
+def _optional(module: str, package: str, data_set: str) -> ModuleType:
+    """``import module``, or :class:`MissingExtra` saying which package and extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtra(f"data set {data_set!r} needs {package}, which is not installed ({exc}): "
+                           f"pip install '{DATA_EXTRA}' (or pip install {package})", name=module) from None
 
 
 @attrs.frozen(kw_only=True)
@@ -55,9 +77,7 @@ class Faces(HeldOutSplit):
 
 def build_digits(params: Digits, **context: Any) -> FiniteSource:
     """The digits as ``(N, 1, 8, 8)`` images (resized when asked), labels 0..9 when asked."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
+    bunch = _optional("sklearn.datasets", "scikit-learn", "digits").load_digits()
     images = bunch.images.astype(np.float32)[:, None]  # integer values 0..16
     dataset = arrow_from_arrays(images, bunch.target.astype(np.int64))
     images, labels = arrays_from_arrow(dataset, np.float32)
@@ -68,8 +88,7 @@ def build_digits(params: Digits, **context: Any) -> FiniteSource:
 
 def build_faces(params: Faces, **context: Any) -> FiniteSource:
     """The face crops as ``(N, 1, 25, 25)`` images (resized when asked)."""
-    from skimage.data import lfw_subset
-
+    lfw_subset = _optional("skimage.data", "scikit-image", "faces").lfw_subset
     crops = np.asarray(lfw_subset(), dtype=np.float32)[:, None]  # (200, 1, 25, 25) in [0, 1]
     labels = (np.arange(crops.shape[0]) >= FACES_IN_LFW_SUBSET).astype(np.int64)
     if params.subset == "faces":

@@ -35,6 +35,10 @@ class FiniteSource:
     with probability 1/2, decided per row with the batch generator; :meth:`reference` never flips.
     """
 
+    #: ``(low, high)`` bounding every model-space value (images: ``(-1, 1)``), or None: samples are
+    #: clamped to it on output (``Pipeline.sample``, unless ``raw``).
+    normalised_range: tuple[float, float] | None = None
+
     def __init__(self, data: Tensor, *, labels: Tensor | None = None, num_classes: int | None = None,
                  affine: tuple[Tensor, Tensor] | None = None, heldout: Tensor | None = None,
                  heldout_labels: Tensor | None = None, encode: Callable[[Tensor], Tensor] | None = None,

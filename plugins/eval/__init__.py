@@ -27,6 +27,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feature-net", metavar="FILE", help="TorchScript feature extractor (e.g. your own Inception) "
                    "for a Fréchet distance in its feature space")
     p.add_argument("--no-classifier", action="store_true", help="skip the classifier Fréchet distance")
+    reference = p.add_mutually_exclusive_group()
+    reference.add_argument("--reference-run", metavar="RUN", help="score against another run's data, e.g. the "
+                           "original run of a reflow round")
+    reference.add_argument("--reference-data", metavar="NAME", help="score against a named data set")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_run(args.run, pipe=pipe, num=choice.settings.num if "num" in choice.given else None,
                           sampler=choice.settings.sampler, seed=choice.settings.seed,
                           guidance=choice.settings.guidance, nfe_budget=choice.budget,
-                          classifier=not args.no_classifier, feature_net=args.feature_net)
+                          classifier=not args.no_classifier, feature_net=args.feature_net,
+                          reference_run=args.reference_run, reference_data=args.reference_data)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -237,25 +237,32 @@ def load_run(run_dir: str | Path, registry: Registry | None = None) -> Any:
 def evaluate_run(run_dir: str | Path, *, num: int | None = None, steps: int | None = None, sampler: Any = None,
                  seed: int | None = None, guidance: float | None = None, classifier: bool = True,
                  feature_net: str | Path | None = None, registry: Registry | None = None, cache: Path | None = None,
-                 write: bool = True, pipe: Any = None, nfe_budget: int | None = None) -> dict[str, Any]:
-    """Load the run (or take ``pipe``, loaded from it), evaluate it (see :func:`evaluate`) and
-    write ``RUN/eval.json``."""
-    from interpgen.train import atomic_write_bytes
+                 write: bool = True, pipe: Any = None, nfe_budget: int | None = None,
+                 reference_run: str | Path | None = None, reference_data: Any = None) -> dict[str, Any]:
+    """Load the run (or take ``pipe``, loaded from it), evaluate it (see :func:`evaluate`) and write
+    ``RUN/eval.json``. The reference is the run's own data, or another run's (``reference_run``, e.g.
+    the original run of a reflow round) or a named data set (``reference_data``):
+    :func:`.reference.reference_source`."""
     from interpgen.plugin_manager import registry as default_registry
+    from interpgen.train import atomic_write_bytes
+
+    from .reference import reference_source
 
     run = Path(run_dir)
     pipe = pipe if pipe is not None else load_run(run, registry)
     reg = registry or pipe.registry or default_registry()
-    source = rebuild_data(pipe, reg)
+    source, reference_about = reference_source(pipe, reg, reference_run=reference_run, data=reference_data)
     seed = seed if seed is not None else int(pipe.recipe.sample.seed)
     if num is None and not callable(getattr(source, "part_size", None)):
         num = int(pipe.recipe.sample.num)
     report: dict[str, Any] = {"run": {"dir": str(run.resolve()), "step": int(pipe.step),
-                                      "data": reg.entry_for(pipe.recipe.data).name, "seed": seed}}
+                                      "data": reg.entry_for(pipe.recipe.data).name, "seed": seed,
+                                      "scored_against": reference_about}}
     report.update(evaluate(pipe, source, num=num, steps=steps, sampler=sampler, seed=seed, guidance=guidance,
                            classifier=classifier, feature_net=feature_net, cache=cache, nfe_budget=nfe_budget))
     if write:
-        atomic_write_bytes(run / EVAL_FILE, (json.dumps(report, indent=2) + "\n").encode())
+        atomic_write_bytes(run / EVAL_FILE, (json.dumps(report, indent=2) + "
+").encode())
     return report
 
 

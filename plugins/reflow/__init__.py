@@ -18,7 +18,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--num", type=int, required=True, help="number of pairs")
     p.add_argument("--steps", type=int, help="solver steps (default: the recipe's sampler)")
-    p.add_argument("--sampler", help="fixed-step ODE sampler on the uniform grid: euler, heun, midpoint, rk4")
+    p.add_argument("--sampler", help="an ODE sampler that reports its time grid: euler, heun, midpoint, rk4 "
+                   "(on any grid), or a plugin's that does (dopri5 and SDE samplers are refused)")
     p.add_argument("--seed", type=int, help="random seed (default: the recipe's sample.seed)")
     p.add_argument("--output", required=True, help="where to write the pairs (.npz with x0, x1, shift, scale)")
 

@@ -50,16 +50,22 @@ def path_straightness(trajectory: Tensor, times: Tensor) -> Tensor:
     return ((mean_velocity.unsqueeze(0) - step_velocity).pow(2).sum(-1) * h.reshape(-1, 1)).sum(0)
 
 
-def sampler_times(sampler: Any, field: Any) -> Tensor:
-    """The time grid of a fixed-step ODE sampler on the ``uniform`` grid over the field's range
-    (``steps + 1`` times). Straightness needs the grid; other samplers are refused by name."""
-    steps = getattr(sampler, "steps", None)
-    if getattr(sampler, "stochastic", False) or not isinstance(steps, int) \
-            or getattr(sampler, "grid", "uniform") != "uniform":
-        raise ValueError(f"straightness is measured along a fixed-step ODE sampler on the uniform grid "
-                         f"(euler, heun, midpoint, rk4); got {type(sampler).__name__}")
-    t_start, t_end = (float(t) for t in field.time_range(stochastic=False))
-    return torch.linspace(t_start, t_end, steps + 1, dtype=torch.float64)
+def reported_times(sampler: Any, result: Any) -> Tensor:
+    """The time grid ``(K + 1,)`` the ODE sampler ``sampler`` reports with its trajectory
+    (``SampleResult.times``): straightness needs it. A sampler that reports none (an adaptive
+    solver, or a plugin's sampler that leaves ``times`` out) is refused by name."""
+    times, trajectory = getattr(result, "times", None), getattr(result, "trajectory", None)
+    if times is None or trajectory is None:
+        raise ValueError(
+            f"reflow measures straightness along the sampler's own time grid, and sampler "
+            f"{type(sampler).__name__} reported none with its trajectory (SampleResult.times); use a fixed-step ODE "
+            "sampler that reports its grid: euler, heun, midpoint or rk4 (any grid), or a plugin's sampler that "
+            "returns times with its trajectory")
+    times = torch.as_tensor(times, dtype=torch.float64).reshape(-1)
+    if times.shape[0] != trajectory.shape[0]:
+        raise ValueError(f"sampler {type(sampler).__name__} reported {times.shape[0]} times for a trajectory of "
+                         f"{trajectory.shape[0]} states")
+    return times
 
 
 @dataclass(frozen=True)
@@ -81,13 +87,15 @@ def generate_pairs(pipe: Any, num: int, *, sampler: Any = None, steps: int | Non
     ``sampler`` (a name or params; the run's sampler when None) and ``steps``. Work is done in
     chunks of ``chunk`` rows; one generator seeded with ``seed`` makes the whole set reproducible.
     For a class-conditional run each pair gets a label drawn uniformly from its classes.
-    Straightness is measured along the same trajectories (see :func:`path_straightness`)."""
+    Straightness is measured along the same trajectories, on the grid the sampler reports
+    (:func:`path_straightness`, :func:`reported_times`): any ODE sampler that reports its time grid
+    is accepted, others are refused with a message."""
     if not isinstance(num, int) or num < 1 or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"num and chunk must be integers >= 1, got {num!r} and {chunk!r}")
     solver = pipe.sampler_for(sampler, steps=steps)
     if getattr(solver, "stochastic", False):
-        raise ValueError("reflow pairs come from the probability-flow ODE: choose an ODE sampler "
-                         "(euler, heun, midpoint, rk4), not an SDE one")
+        raise ValueError(f"reflow pairs come from the probability-flow ODE: sampler {type(solver).__name__} "
+                         "integrates an SDE; choose an ODE sampler that reports its grid (euler, heun, midpoint, rk4)")
     net = pipe.ema if (ema and pipe.ema is not None) else pipe.network
     device = next(net.parameters(), torch.empty(0)).device
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -103,7 +111,7 @@ def generate_pairs(pipe: Any, num: int, *, sampler: Any = None, steps: int | Non
             field = pipe.field(ema=ema, labels=y)
             x0 = pipe.prior.sample(n, pipe.event_shape, generator=generator, device=device)
             result = solver.sample(field, x0, generator=generator, return_trajectory=True)
-            total_s += float(path_straightness(result.trajectory, sampler_times(solver, field)).sum())
+            total_s += float(path_straightness(result.trajectory, reported_times(solver, result)).sum())
             nfe = result.nfe
             xs0.append(x0.cpu())
             xs1.append(result.x.cpu())

@@ -8,10 +8,13 @@ Samplers (kind ``"sampler"``; each params class is the sampler itself):
 * fast sampling without retraining (math.md 3): ``converted`` (any inner sampler under a target
   ``schedule``) and ``point_mass`` (the few-step point-mass SDE of math.md 3.4).
 
-Every fixed-step sampler takes ``grid`` = ``uniform``, ``edm`` or ``tuned`` (:mod:`.time_grid`).
+Every fixed-step sampler takes ``grid`` = ``uniform``, ``edm`` or ``tuned`` (:mod:`.time_grid`), the ODE
+ones also ``fitted``, fitted once per model and kept in the run directory (:mod:`.grid_cache`).
 
-Diffusions (kind ``"diffusion"``): ``zero``, ``constant``, ``optimal``, ``sigma``, ``linear``,
-``decreasing``, ``increasing_decreasing``.
+Diffusions (kind ``"diffusion"``): ``zero``, ``constant``, ``reverse`` (the reverse-diffusion
+``eps_rev`` of math.md 1.3, the SDE samplers' default), ``optimal`` (the older name of ``reverse``,
+**not** the SI paper's optimal diffusion), ``sigma``, ``linear``, ``decreasing``,
+``increasing_decreasing``.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from __future__ import annotations
 from interpgen import Registry, hookimpl
 from interpgen_plugins.samplers.diffusions import (
     ConstantDiffusion, DecreasingDiffusion, IncreasingDecreasingDiffusion, LinearDiffusion,
-    OptimalDiffusion, SigmaDiffusion, ZeroDiffusion)
+    OptimalDiffusion, ReverseDiffusion, SigmaDiffusion, ZeroDiffusion)
 from interpgen_plugins.samplers.dopri5 import Dopri5Sampler
-from interpgen_plugins.samplers.fixed_step import EulerSampler, HeunSampler, MidpointSampler, Rk4Sampler
+from interpgen_plugins.samplers.fixed_step import (EulerSampler, FixedStepSampler, HeunSampler, MidpointSampler,
+                                                   Rk4Sampler, build_in_run)
 from interpgen_plugins.samplers.sde import EulerMaruyamaSampler, StochasticHeunSampler
 from interpgen_plugins.samplers.converted import ConvertedSampler
 from interpgen_plugins.samplers.point_mass import PointMassSampler
@@ -41,7 +45,8 @@ SAMPLERS: dict[str, type] = {
 DIFFUSIONS: dict[str, type] = {
     "zero": ZeroDiffusion,
     "constant": ConstantDiffusion,
-    "optimal": OptimalDiffusion,
+    "reverse": ReverseDiffusion,
+    "optimal": OptimalDiffusion,  # the older name of "reverse" (math.md 1.3)
     "sigma": SigmaDiffusion,
     "linear": LinearDiffusion,
     "decreasing": DecreasingDiffusion,
@@ -52,7 +57,7 @@ DIFFUSIONS: dict[str, type] = {
 @hookimpl
 def interpgen_register(registry: Registry) -> None:
     """Add the samplers (kind ``"sampler"``) and diffusion coefficients (kind ``"diffusion"``)."""
-    for name, cls in SAMPLERS.items():
-        registry.add("sampler", name, cls)
+    for name, cls in SAMPLERS.items():  # fixed-step ones keep fitted grids in the run directory
+        registry.add("sampler", name, cls, build=build_in_run if issubclass(cls, FixedStepSampler) else None)
     for name, cls in DIFFUSIONS.items():
         registry.add("diffusion", name, cls)

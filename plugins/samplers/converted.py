@@ -7,7 +7,7 @@
 * ODE samplers integrate ``dY = b_bar(s, Y) ds``; the ODE maps to the ODE, so the limit of fine
   steps is the source ODE's result; only the discretisation changes.
 * SDE samplers integrate ``dY = [b_bar + eps_bar s_bar] ds + sqrt(2 eps_bar) dW`` with the inner
-  sampler's diffusion ``eps_bar(s)`` evaluated on the *target* schedule (so ``optimal`` is the
+  sampler's diffusion ``eps_bar(s)`` evaluated on the *target* schedule (so ``reverse`` is the
   target's ``eps_bar*``, the image of the source's ``eps*``, math.md 3.1). By the path map this
   is the source SDE with ``eps(tau) = eps_bar(s) / (c^2 tau')``.
 

@@ -3,7 +3,12 @@
 The forward SDE ``dX = [b + eps s](t, X) dt + sqrt(2 eps(t)) dW`` has the interpolant's
 marginals for every choice here. Each class is called as ``eps(t, interpolant) -> (B,)`` with
 ``t`` of shape ``(B,)``; the SiT forms of math.md 2.2 keep SiT's names (``sigma``, ``linear``,
-``decreasing``, ``increasing_decreasing``; SiT's ``SBDM`` is ``optimal``).
+``decreasing``, ``increasing_decreasing``; SiT's ``SBDM`` is ``reverse``).
+
+``reverse`` is the reverse-diffusion choice ``eps_rev = alpha^2 beta'/beta - alpha alpha'``
+(math.md 1.3), singular at ``t = 0``. ``optimal`` is the same coefficient under its older name,
+kept so that existing recipes work: it is **not** the SI paper's optimal constant diffusion
+``(DeltaL_b / DeltaL_s)^(1/2)`` (math.md 1.3), which no diffusion here estimates.
 """
 
 from __future__ import annotations
@@ -50,14 +55,14 @@ def effective_alpha_squared(t: Tensor, interpolant: Interpolant) -> Tensor:
 
 
 @attrs.frozen(kw_only=True)
-class OptimalDiffusion(NormedDiffusion):
-    """``eps* = norm (alpha^2 beta'/beta - alpha alpha')`` (math.md 1.3; SiT ``SBDM``, 2.2).
+class ReverseDiffusion(NormedDiffusion):
+    """The reverse-diffusion choice ``eps_rev = norm (alpha^2 beta'/beta - alpha alpha')`` (math.md 1.3; SiT ``SBDM``).
 
-    For ``gamma != 0`` the effective one-sided schedule is used (math.md 1.5):
-    ``eps* = alpha_eff^2 beta'/beta - (alpha alpha' + gamma gamma')`` with
-    ``alpha_eff^2 = alpha^2 + gamma^2`` and ``gamma gamma'`` in closed form. Linear path:
-    ``(1-t)^2/t + (1-t)``; VP: ``beta_sde/2`` (math.md 1.7). Infinite where ``beta = 0``
-    (``t = 0``): SDE samplers start at ``t_eps > 0``.
+    With it the forward SDE is the time reversal of the process that adds noise to data. For
+    ``gamma != 0`` the effective one-sided schedule is used (math.md 1.5):
+    ``alpha_eff^2 beta'/beta - (alpha alpha' + gamma gamma')`` with ``alpha_eff^2 = alpha^2 + gamma^2``
+    and ``gamma gamma'`` in closed form. Linear path: ``(1-t)^2/t + (1-t)``; VP: ``beta_sde/2``
+    (math.md 1.7). Infinite where ``beta = 0`` (``t = 0``): SDE samplers start at ``t_eps > 0``.
     """
 
     def __call__(self, t: Tensor, interpolant: Interpolant) -> Tensor:
@@ -65,6 +70,15 @@ class OptimalDiffusion(NormedDiffusion):
         eps = (effective_alpha_squared(t, i) * i.beta_dot(t) / i.beta(t)
                - (i.alpha(t) * i.alpha_dot(t) + i.gamma_gamma_dot(t)))
         return self.norm * eps
+
+
+@attrs.frozen(kw_only=True)
+class OptimalDiffusion(ReverseDiffusion):
+    """The older name of ``reverse`` (``eps_rev``, math.md 1.3), kept for existing recipes: not the SI paper's optimal diffusion.
+
+    The paper's optimal constant diffusion ``(DeltaL_b / DeltaL_s)^(1/2)`` needs the trained
+    models' excess losses; no diffusion estimates it (pass a value to ``constant``).
+    """
 
 
 @attrs.frozen(kw_only=True)

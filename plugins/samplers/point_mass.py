@@ -1,8 +1,9 @@
 """The few-step point-mass SDE sampler (math.md 3.4).
 
-The model is converted (math.md 3.1) to the point-mass schedule that is lazy for the optimal
-SDE (math.md 3.3): ``beta_bar(s) = s``, ``alpha_bar(s) = sigma_d sqrt(s (1 - s))``, whose optimal
-diffusion is ``eps_bar* = sigma_d^2 / 2`` and whose eps*-SDE drift is the Foellmer drift
+The model is converted (math.md 3.1) to the point-mass schedule that is lazy for the
+reverse-diffusion SDE (math.md 3.3): ``beta_bar(s) = s``, ``alpha_bar(s) = sigma_d sqrt(s (1 - s))``,
+whose reverse diffusion (``reverse``, math.md 1.3) is ``eps_bar* = sigma_d^2 / 2`` and whose
+eps*-SDE drift is the Foellmer drift
 
     b_bar + eps_bar* s_bar = beta_bar' (eta_bar_1 - y) / (1 - beta_bar)            (math.md 3.3),
 

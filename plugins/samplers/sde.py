@@ -5,7 +5,7 @@ Forward SDE (math.md 1.3): ``dX = f(t, X) dt + sqrt(2 eps(t)) dW`` with ``f = b 
 
 The grid (``steps`` steps) runs from ``max(t_eps, t_start)`` to ``t_end - last_step_size``
 (to ``t_end`` for ``last_step = "none"``), ``(t_start, t_end) = field.time_range(stochastic=True)``;
-``t_eps > 0`` keeps eps* (infinite at ``t = 0`` on the linear path) away from 0. A final
+``t_eps > 0`` keeps eps_rev (the default diffusion ``reverse``, infinite at ``t = 0``) away from 0. A final
 noiseless step of size ``Delta = last_step_size`` from ``t1 = t_end - Delta`` follows (SiT,
 math.md 2.2):
 
@@ -31,7 +31,7 @@ from interpgen.protocols import Diffusion, Field, SampleResult
 from interpgen.sde import Step, euler_maruyama_step, integrate_sde
 from interpgen.tensors import batch_time, expand_like
 from interpgen_plugins.samplers.butcher import HEUN
-from interpgen_plugins.samplers.diffusions import OptimalDiffusion
+from interpgen_plugins.samplers.diffusions import ReverseDiffusion
 from interpgen_plugins.samplers.explicit_rk import RightHandSide, rk_step
 from interpgen_plugins.samplers.ode_sampler import velocity_of
 from interpgen_plugins.samplers.time_grid import sde_grid_name, time_grid
@@ -58,7 +58,7 @@ class SdeSampler:
     stochastic: ClassVar[bool] = True
     sampler_name: ClassVar[str]
     steps: int = attrs.field(default=250, validator=positive_int)
-    diffusion: Part("diffusion") = attrs.field(factory=OptimalDiffusion, validator=checked(
+    diffusion: Part("diffusion") = attrs.field(factory=ReverseDiffusion, validator=checked(
         "a diffusion coefficient eps(t, interpolant)", attrs.validators.instance_of(Diffusion), error=TypeError))
     last_step: str = attrs.field(default="mean", validator=one_of(*LAST_STEPS))
     last_step_size: float = attrs.field(default=0.04, validator=positive_float)

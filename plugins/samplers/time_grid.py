@@ -23,7 +23,8 @@ of every fixed-step sampler (ODE and SDE) is validated against :data:`GRIDS`:
   separately by :func:`tuning_evaluations`.
 * ``fitted``: knots fitted so that the sampler's own scheme lands where a fine solve of the model
   lands, on a pilot batch (:mod:`fitted_grid`); fixed-step ODE samplers only, tuning evaluations
-  not counted in ``nfe``.
+  not counted in ``nfe``, the cost said before the fit and its progress shown while it runs; the
+  samplers keep a model's fitted grid (:mod:`grid_cache`).
 """
 
 from __future__ import annotations
@@ -89,9 +90,9 @@ def time_grid(name: str, t_start: float, t_end: float, steps: int, *,
         if tableau is None:
             raise ValueError("the 'fitted' time grid fits a fixed-step ODE scheme (euler, heun, midpoint, rk4); "
                              "an SDE sampler cannot use it")
-        from interpgen_plugins.samplers.fitted_grid import fitted_grid
+        from interpgen_plugins.samplers.grid_cache import fitted_times
 
-        return fitted_grid(velocity, x, t_start, t_end, steps, tableau)
+        return fitted_times(velocity, x, t_start, t_end, steps, tableau, sampler=tableau.name)
     return tuned_grid(velocity, x, t_start, t_end, steps)
 
 

@@ -18,7 +18,7 @@ so ``b = (V'/2V) y = 0`` (math.md 3.3, deterministic case). Its base is ``N(0, s
 
 ``point_mass`` has ``alpha(0) = beta(0) = 0``: the base collapses to the point 0 (math.md 3.2),
 and ``alpha^2 = sigma_d^2 beta (1 - beta)`` makes ``b + eps* s = 0`` on Gaussian data with
-``eps* = sigma_d^2 beta'/2`` (math.md 3.3, optimal case); ``Y_s = sigma_d W_{beta(s)}``.
+``eps* = sigma_d^2 beta'/2`` (math.md 3.3, the reverse diffusion ``eps_rev`` of 1.3); ``Y_s = sigma_d W_{beta(s)}``.
 Its ``alpha'`` is infinite at ``s = 0`` and ``s = 1`` (returned as such): the ODE is singular at
 both ends, hence ``default_t_eps`` 1e-3 for every prediction; the few-step sampler of math.md 3.4
 (sampler ``point_mass``) uses the regular Foellmer form of the SDE drift instead.
@@ -62,11 +62,11 @@ class LazyVPInterpolant(DeterministicInterpolant):
 
 @attrs.frozen(kw_only=True)
 class PointMassInterpolant(DeterministicInterpolant):
-    """The point-mass schedule that is lazy for the optimal SDE (math.md 3.2, 3.3):
+    """The point-mass schedule that is lazy for the reverse-diffusion SDE (math.md 3.2, 3.3):
     ``beta = s``, ``alpha = sigma_d sqrt(s (1 - s))``, gamma = 0.
 
     ``alpha' = sigma_d (1 - 2s) / (2 sqrt(s (1 - s)))`` (infinite at s = 0 and 1).
-    The optimal diffusion ``eps* = alpha^2 beta'/beta - alpha alpha' = sigma_d^2 / 2`` is
+    The reverse diffusion ``eps* = alpha^2 beta'/beta - alpha alpha' = sigma_d^2 / 2`` is
     constant, and ``b + eps* s = beta' (eta_1 - y)/(1 - beta)`` (math.md 3.3) vanishes on data
     ``N(0, sigma_d^2 I)``.
     """

@@ -5,7 +5,9 @@ target ``T_p(x0, x1, z, t)``, whose conditional mean given ``x_t`` is the field 
 
     L = E_{t, (x0, x1) ~ nu, z} || f_p(x_t, t) - T_p ||^2,   x_t = alpha x0 + beta x1 + gamma z,
 
-averaged over the event dimensions. Antithetic pairs (math.md 1.4, implementation notes) evaluate
+averaged over the event dimensions. The value logged for a ``score`` prediction is the paper's
+form of the same loss (:func:`regression_loss`; math.md 1.4), which stays finite near the ends
+where the MSE carries an infinite constant; the gradient is the MSE's. Antithetic pairs (math.md 1.4, implementation notes) evaluate
 the loss at ``z`` and ``-z`` and average, cancelling the ``gamma' z`` and ``z / gamma`` variance near
 the ends. Times are uniform on ``[t_eps, 1 - t_eps]`` or logit-normal (sigmoid of a normal)
 squeezed into the same interval.
@@ -159,5 +161,20 @@ def interpolant_loss(network: Callable[..., Tensor], interpolant: Any, prior: An
         out = network(xt, t, labels) if labels is not None else network(xt, t)
         for name, pred in zip(objective.predictions, prediction_heads(out, objective.predictions, x1.shape[1])):
             target = interpolant.target(name, x0, x1, zs, t, gaussian_base=gaussian)
-            total = total + (pred - target).pow(2).reshape(n, -1).mean(dim=1).mean()
+            total = total + regression_loss(name, pred, target)
     return total / len(signs)
+
+
+def regression_loss(prediction: str, pred: Tensor, target: Tensor) -> Tensor:
+    """``mean ||pred - target||^2`` (math.md 1.4, MSE form; mean over an example's dimensions and the
+    batch), whose gradient training follows. For the ``score`` the returned *value* is the paper's
+    form ``mean(pred^2 / 2 - pred . target)`` instead (math.md 1.4, "The logged value"): half the MSE
+    minus ``||target||^2 / 2``, a constant free of the network that grows like ``d / gamma^2`` near the
+    ends, so the logged loss stays finite there. Value and gradient are combined as
+    ``paper.detach() + (mse - mse.detach())``: the value is the paper's form exactly, the gradient the MSE's."""
+    n = pred.shape[0]
+    mse = (pred - target).pow(2).reshape(n, -1).mean(dim=1).mean()
+    if prediction != "score":
+        return mse
+    paper = (0.5 * pred.pow(2) - pred * target).reshape(n, -1).mean(dim=1).mean()
+    return paper.detach() + (mse - mse.detach())

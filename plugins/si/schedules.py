@@ -4,18 +4,18 @@ Every ``alpha, beta`` and derivative is in closed form; derivatives that involve
 part's ``gamma_gamma_dot`` so they stay finite where ``gamma_dot`` is not. Cosines are evaluated
 as shifted sines so that the boundary values that should vanish are exactly 0 in floating point.
 
-========================  ===============================  ==============================  ==========
+========================  ===============================  ==============================  ============
 name                      alpha(t)                         beta(t)                         gamma
-========================  ===============================  ==============================  ==========
+========================  ===============================  ==============================  ============
 ``linear``                1 - t                            t                               any
 ``trig``                  sqrt(1-g^2) cos(pi t/2)          sqrt(1-g^2) sin(pi t/2)         g, g^2 < 1
 ``gvp``                   cos(pi t/2)                      sin(pi t/2)                     any
 ``vp``                    sqrt(1 - beta^2)                 exp(-(1-t)^2 (bmax-bmin)/4      0
                                                            - (1-t) bmin/2)
-``encoding_decoding``     cos^2(pi t) 1[t <= 1/2]          cos^2(pi t) 1[t > 1/2]          non-zero
+``encoding_decoding``     cos^2(pi t) 1[t <= 1/2]          cos^2(pi t) 1[t > 1/2]          gamma(1/2)>0
 ``fm_ot``                 1 - (1 - sigma_min) t            t                               0
 ``mirror``                0                                1                               non-zero
-========================  ===============================  ==============================  ==========
+========================  ===============================  ==============================  ============
 
 One name per path: ``fm_ot`` takes ``0 < sigma_min < 1`` (at 0 it is ``linear``); ``trig`` needs a
 non-zero gamma (with gamma zero it is ``gvp``). ``one_sided`` is a preset: ``linear`` with gamma
@@ -216,14 +216,25 @@ class VPInterpolant(DeterministicInterpolant):
 
 # -- encoding-decoding --------------------------------------------------------------------------
 
+def _positive_at_half(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    """``gamma(1/2) > 0`` (math.md 1.8): at ``t = 1/2`` encoding_decoding has ``alpha = beta = 0``, so
+    ``x_{1/2} = gamma(1/2) z``; a gamma that vanishes there (not only a zero one) collapses the path."""
+    half = float(value.gamma(torch.tensor([0.5], dtype=torch.float64)))
+    if not half > 0:
+        raise ValueError(
+            f"encoding_decoding needs gamma(1/2) > 0, but {type(value).__name__} gives gamma(1/2) = {half:.6g}: "
+            "alpha = beta = 0 at t = 1/2, so x_1/2 = gamma(1/2) z is a point and nothing passes through it "
+            "(the SI paper uses gamma = sin^2(pi t), the default 'sinesquared')")
+
+
 @attrs.frozen(kw_only=True)
 class EncodingDecodingInterpolant(NoisyInterpolant):
     """The SI encoding-decoding interpolant (math.md 1.8): ``alpha = cos^2(pi t) 1[t <= 1/2]``,
     ``beta = cos^2(pi t) 1[t > 1/2]``, so ``x_{1/2} = gamma(1/2) z`` is pure noise.
 
     ``alpha' = -pi sin(2 pi t) 1[t <= 1/2]``, ``beta' = -pi sin(2 pi t) 1[t > 1/2]`` (continuous:
-    both vanish at t = 1/2). The gamma must not be zero (alpha = beta = 0 at t = 1/2); the
-    default is ``sinesquared``, equal to 1 at t = 1/2.
+    both vanish at t = 1/2). The gamma needs ``gamma(1/2) > 0`` (alpha = beta = 0 at t = 1/2;
+    refused otherwise, math.md 1.8); the default is ``sinesquared``, equal to 1 at t = 1/2.
 
     ``cos(pi t)`` is evaluated as ``sin(pi (1/2 - t))`` and ``sin(2 pi t)`` as
     ``sin(pi (1 - 2t))`` so that alpha, beta and both derivatives are exactly 0 at t = 1/2 (the
@@ -233,7 +244,7 @@ class EncodingDecodingInterpolant(NoisyInterpolant):
     _why_gamma: ClassVar[str] = "alpha = beta = 0 at t = 1/2, so x_{1/2} = gamma(1/2) z must carry noise"
 
     gamma: Part("gamma") = attrs.field(factory=SineSquaredGamma,
-                                       validator=[check_gamma, require_nonzero_gamma])
+                                       validator=[check_gamma, require_nonzero_gamma, _positive_at_half])
 
     @staticmethod
     def _cos_squared(t: Tensor) -> Tensor:
