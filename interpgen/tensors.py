@@ -7,8 +7,7 @@ from torch import Tensor
 
 
 def expand_like(t: Tensor, x: Tensor) -> Tensor:
-    """View a per-sample tensor of shape ``(B,)`` as ``(B, 1, ..., 1)`` to broadcast against
-    ``x`` of shape ``(B, *event)``."""
+    """View a per-sample ``(B,)`` tensor as ``(B, 1, ..., 1)`` to broadcast against ``x`` ``(B, *event)``."""
     if t.dim() != 1 or t.shape[0] != x.shape[0]:
         raise ValueError(f"expected a time tensor of shape ({x.shape[0]},), got {tuple(t.shape)}")
     return t.reshape(t.shape[0], *([1] * (x.dim() - 1)))
@@ -31,9 +30,8 @@ def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
 
 def drop_labels(labels: Tensor, probability: float, null_label: int, *,
                 generator: torch.Generator | None = None) -> Tensor:
-    """Each label independently replaced by ``null_label`` with ``probability`` (per sample, not
-    per batch: a batch then always mixes conditional and unconditional examples); the training
-    side of classifier-free guidance (docs/math.md section 6)."""
+    """Each label replaced by ``null_label`` with ``probability``, per sample so every batch mixes
+    conditional and unconditional rows: classifier-free guidance's training side (docs/math.md 6)."""
     if probability <= 0.0:
         return labels
     drop = torch.rand(labels.shape, generator=generator, device=labels.device) < probability
