@@ -50,7 +50,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "frozen": ("training", "frozen: stop-gradient on z1 (beta -> 0)"),
     "origflow": ("parameterisation", "OrigFlow"),
     "denoising": ("parameterisation", "Denoising (sampling grid c = 2)"),
-    "noisepred": ("parameterisation", "NoisePred (sampling grid c = 2)"),
+    "noisepred": ("parameterisation", "NoisePred (sampling grid c = 2, from t = 0.03)"),
     "prior_laplacian": ("prior", "Laplace (unit variance)"),
     "prior_uniform": ("prior", "uniform (unit variance)"),
     "prior_mixture": ("prior", "mixture, one component per encoded image (std 0.1)"),

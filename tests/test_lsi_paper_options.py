@@ -85,6 +85,29 @@ def test_time_change_grid():
     assert sampler.grid(0.001) == grid
 
 
+def test_t_start_moves_the_first_time_but_never_before_the_field_s(registry):
+    """``t_start`` starts the grid later (from a draw of the prior); a field singular at 0 keeps its own start."""
+    bridge = LSIBridge(sigma=0.8)
+    pipe = _lsi(registry, Oracle(bridge, torch.zeros(2, dtype=F64), torch.ones(2, dtype=F64)))
+    z0 = torch.randn(4, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    for t_start, first in ((None, 0.0), (0.03, 0.03)):
+        sampler = ig.part("sampler", "lsi_sde", registry, steps=5, stochasticity=0.0, t_start=t_start)
+        states = sampler.sample(pipe.field(), z0, return_trajectory=True).trajectory
+        seen = []
+        field = pipe.field()
+        field.evaluate = lambda z, t, wants, f=field.evaluate: seen.append(float(t[0])) or f(z, t, wants)
+        sampler.sample(field, z0)
+        assert seen[0] == pytest.approx(first) and len(states) == 7
+    noisy = _lsi(registry, ig.part("network", "mlp", registry, hidden=8, depth=1), noise_head=True)
+    field = noisy.field()
+    seen = []
+    field.evaluate = lambda z, t, wants, f=field.evaluate: seen.append(float(t[0])) or f(z, t, wants)
+    ig.part("sampler", "lsi_sde", registry, steps=3, stochasticity=0.0, t_start=0.0).sample(field, z0.float())
+    assert seen[0] == pytest.approx(1e-3)  # the noise head's score is singular at 0
+    with pytest.raises(ig.RecipeError, match="t_start must be < 1 - last_step_size = 0.99, got 0.995"):
+        ig.part("sampler", "lsi_sde", registry, t_start=0.995)
+
+
 class Oracle(torch.nn.Module):
     """The exact InterpFlow output for z0 ~ N(0, I), z1 ~ N(m, diag s2)."""
 

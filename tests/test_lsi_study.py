@@ -23,7 +23,7 @@ CHANGES = {
     "frozen": {"objective.stop_gradient"},
     "origflow": {"objective.parameterisation"},
     "denoising": {"objective.parameterisation", "sample.sampler.time_change_c"},
-    "noisepred": {"objective.parameterisation", "sample.sampler.time_change_c"},
+    "noisepred": {"objective.parameterisation", "sample.sampler.time_change_c", "sample.sampler.t_start"},
     "prior_laplacian": {"prior.name", "prior.loc", "prior.scale"},
     "prior_uniform": {"prior.name", "prior.low", "prior.high"},
     "prior_mixture": {"prior.name", "prior.std", "prior.seed"},

@@ -9,7 +9,7 @@ or from the drift (a standard Gaussian prior, eq. 89); ``g = 0`` is the probabil
 sampler of every result the paper reports. Every ``g_t`` has the same marginals (math.md 4.5, 4.6).
 
 The grid has ``steps`` steps from the field's first time (0, or ``1e-3`` where the drift or the score
-is singular at 0) to ``t_K = 1 - last_step_size``, uniform in ``s`` under the time change
+is singular at 0; ``t_start`` when that is later) to ``t_K = 1 - last_step_size``, uniform in ``s`` under the time change
 ``t(s) = 1 - (1 - s)^c`` (``time_change_c = c``; 1 is a uniform grid, the paper's NoisePred and
 Denoising preferred ``c ~ 2``: math.md 4.3). The last step returns the denoised latent
 ``E[z1 | z_{t_K}] = z + (1 - t_K) h`` (linear bridge; math.md 4.5), so ``steps + 1`` evaluations.
@@ -30,7 +30,8 @@ from torch import Tensor
 from interpgen.protocols import SampleResult
 from interpgen.sde import euler_maruyama_step, integrate_sde
 from interpgen.tensors import batch_time, expand_like
-from interpgen.validators import one_of, positive_float, positive_int, unit_interval, unit_interval_open
+from interpgen.validators import (one_of, positive_float, positive_int, unit_interval, unit_interval_open,
+                                  unit_interval_open_right)
 
 #: How the stochasticity varies along the path: ``g_t = g`` or ``g_t = g (1 - t)``.
 STOCHASTICITY_SCHEDULES: tuple[str, ...] = ("constant", "one_minus_t")
@@ -61,6 +62,12 @@ class LSISampler:
     time_change_c: float = attrs.field(default=1.0, validator=positive_float)
     #: ``delta``: the grid ends at ``1 - delta``; the final step jumps to ``E[z1 | z]``.
     last_step_size: float = attrs.field(default=0.01, validator=unit_interval_open)
+    #: First time of the grid, from a draw of the prior (left out: the field's, 0 or 1e-3; never earlier).
+    t_start: float | None = attrs.field(default=None, validator=attrs.validators.optional(unit_interval_open_right))
+
+    def __attrs_post_init__(self) -> None:
+        if self.t_start is not None and self.t_start >= 1.0 - self.last_step_size:
+            raise ValueError(f"t_start must be < 1 - last_step_size = {1.0 - self.last_step_size:g}, got {self.t_start}")
 
     def grid(self, t_start: float = 0.0) -> list[float]:
         return time_change_grid(t_start, 1.0 - self.last_step_size, self.steps, self.time_change_c)
@@ -93,7 +100,7 @@ class LSISampler:
             return out[0] - expand_like((1.0 - g2) * 0.5 * bridge.diffusion_squared(t), z) * out[1]
 
         before = field.nfe
-        times = self.grid(float(field.time_range(needs_score)[0]))
+        times = self.grid(max(float(field.time_range(needs_score)[0]), self.t_start or 0.0))
         states = [x0] if return_trajectory else None
         step = euler_maruyama_step(drift, lambda t: self.g(t) ** 2 * bridge.diffusion_squared(t))
         z = integrate_sde(step, x0, times, generator=generator, noise=self.stochasticity > 0.0, states=states)
