@@ -20,7 +20,7 @@ from torch import nn
 
 import interpgen as ig
 from interpgen.protocols import Batch
-from interpgen_plugins.lsi import LSIBridge, LSISampler, parameterisations
+from interpgen_plugins.lsi import LSIBridge, parameterisations
 
 F64 = torch.float64
 
