@@ -85,7 +85,7 @@ class Pipeline:
         self.prior: Prior = self._build(recipe.prior, **context)
         self.interpolant: Interpolant = self._build(recipe.interpolant, **context)
         self.coupling: Coupling = self._build(recipe.coupling, **context)
-        objective = self._build(recipe.objective, **context).resolve(self.interpolant)
+        objective = self._build(recipe.objective, prior=self.prior, **context).resolve(self.interpolant)
         self.recipe = attrs.evolve(recipe, objective=objective)
         self.objective: Objective = objective
         shape = self.latent_shape
@@ -289,6 +289,7 @@ class Pipeline:
         return {"network": self.network.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None,
                 "modules": [m.state_dict() for m in self.trainable_modules()[1:]],
                 "autoencoder": self.autoencoder.state_dict() if isinstance(self.autoencoder, nn.Module) else None,
+                "prior": self.prior.state_dict() if isinstance(self.prior, nn.Module) else None,
                 "event_shape": list(self.event_shape), "num_classes": self.data.num_classes,
                 "data_affine": list(self.data_affine) if self.data_affine is not None else None,
                 "root": str(self.root), "step": int(self.step), "data_range": self.data_range}
@@ -302,8 +303,9 @@ class Pipeline:
                 self.ema.load_state_dict(state["ema"])
             for module, module_state in zip(self.trainable_modules()[1:], state.get("modules", [])):
                 module.load_state_dict(module_state)
-            if state.get("autoencoder") is not None:  # saved whether it trains or not (a frozen one too)
-                self.autoencoder.load_state_dict(state["autoencoder"])
+            for key in ("autoencoder", "prior"):  # saved whether they train or not (a frozen one, a prior's buffers)
+                if state.get(key) is not None:
+                    getattr(self, key).load_state_dict(state[key])
         except RuntimeError as exc:  # a checkpoint of a differently shaped model
             first = str(exc).strip().splitlines()
             raise CheckpointError(f"the checkpoint does not fit this model: {' '.join(first[:3])}") from None

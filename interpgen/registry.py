@@ -17,10 +17,8 @@ if TYPE_CHECKING:
     import argparse
 
 #: The kinds every installation has; plugins may add further kinds by registering into them.
-CORE_KINDS: tuple[str, ...] = (
-    "interpolant", "prior", "coupling", "autoencoder", "sampler",
-    "network", "attention", "dataset", "gamma", "diffusion", "objective", "trainer",
-)
+CORE_KINDS: tuple[str, ...] = ("interpolant", "prior", "coupling", "autoencoder", "sampler", "network", "attention",
+                               "dataset", "gamma", "diffusion", "objective", "trainer")
 
 #: Commands of the ``interpgen`` command line that belong to the kernel: no plugin may take these names.
 KERNEL_COMMANDS: tuple[str, ...] = ("train", "sample", "recipe", "plugins")

@@ -83,7 +83,7 @@ def test_pretrained_loads_and_freezes(registry, tmp_path):
     assert isinstance(ae, DenseAutoencoder) and ae.frozen and not ae.training
     assert all(not p.requires_grad for p in ae.parameters())
     x = torch.randn(4, 3)
-    assert torch.equal(ae.encode(x)[0], source.encode(x)[0])
+    assert torch.equal(ae.encode(x)[0], source.eval().encode(x)[0])  # eval: the running statistics, saved too
     torch.save(source.state_dict(), tmp_path / "raw.pt")  # a bare state_dict works too
     raw = _build(registry, "pretrained", (3,), tmp_path, checkpoint="raw.pt", autoencoder=arch)
     assert torch.equal(raw.decode(torch.ones(1, 2)), source.decode(torch.ones(1, 2)))

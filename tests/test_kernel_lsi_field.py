@@ -41,13 +41,13 @@ class Data:
         return torch.randn(num, *self.event_shape, generator=generator)
 
 
-def lsi_pipe(registry, *, prior="gaussian", num_classes=None, t_eps=0.0, autoencoder="dense"):
+def lsi_pipe(registry, *, prior="gaussian", num_classes=None, t_eps=0.0, autoencoder="dense", **objective):
     pipe = ig.Pipeline(data=Data(num_classes=num_classes), registry=registry,
                        prior=ig.part("prior", prior, registry),
                        autoencoder=ig.part("autoencoder", autoencoder, registry),
                        interpolant=ig.part("interpolant", "lsi_bridge", registry, sigma=SIGMA),
                        network=ig.part("network", "mlp", registry, hidden=16, depth=2),
-                       objective=ig.part("objective", "lsi", registry, t_eps=t_eps))
+                       objective=ig.part("objective", "lsi", registry, t_eps=t_eps, **objective))
     pipe.network.double()
     with torch.no_grad():  # weights far from zero, so the comparison is not trivially met
         for i, p in enumerate(pipe.network.parameters()):
@@ -95,8 +95,8 @@ def test_field_time_range_stops_short_of_one(registry):
     assert lsi_pipe(registry, t_eps=0.01).field().time_range(True) == (0.0, pytest.approx(0.99))
 
 
-def test_non_gaussian_prior_gives_drift_and_x1_only(registry):
-    pipe = lsi_pipe(registry, prior="uniform")
+def test_non_gaussian_prior_without_noise_head_gives_drift_and_x1_only(registry):
+    pipe = lsi_pipe(registry, prior="uniform", noise_head=False)
     z, t = _random_zt(pipe.latent_shape, seed=1)
     field = pipe.field()
     assert "score" not in field.available() and "velocity" not in field.available()
@@ -106,7 +106,7 @@ def test_non_gaussian_prior_gives_drift_and_x1_only(registry):
     torch.testing.assert_close(drift, expected["drift"], rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(x1, expected["x1"], rtol=1e-12, atol=1e-12)
     for want in ("score", "velocity"):
-        with pytest.raises(ig.ConversionError, match=f"non-Gaussian prior cannot give '{want}'"):
+        with pytest.raises(ig.ConversionError, match=f"non-Gaussian prior and no noise head cannot give '{want}'"):
             field.evaluate(z, t, (want,))
 
 

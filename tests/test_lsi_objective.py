@@ -173,7 +173,7 @@ def test_configuration_errors(registry):
     with pytest.raises(ValueError, match="beta = 0 leaves the latent model untrained"):
         _latent_pipe(registry, beta=0.0)
     assert LSIObjective(beta=0.0, stop_gradient=True).beta == 0.0  # the two-stage baseline is allowed
-    with pytest.raises(ValueError, match="InterpFlow parameterisation, derived for the linear bridge"):
+    with pytest.raises(ValueError, match="are derived for the linear bridge"):
         ig.Pipeline(data=Data(), objective=ig.part("objective", "lsi", registry), registry=registry,
                     interpolant=ig.part("interpolant", "lsi_bridge", registry, schedule="trig"))
     # the lsi objective does not pick its bridge: with the default (linear SI) interpolant it says which to use
@@ -195,5 +195,5 @@ def test_one_pipeline_class(registry):
                          objective=ig.part("objective", "lsi", registry))
     assert type(latent) is ig.Pipeline
     assert latent.event_shape == (3,) and latent.latent_shape == (2,)
-    assert latent.objective == LSIObjective() and latent.interpolant == ig.part("interpolant", "lsi_bridge", registry)
+    assert latent.objective == LSIObjective(noise_head=False) and latent.interpolant == ig.part("interpolant", "lsi_bridge", registry)
     assert registry.entry_for(latent.recipe.objective).name == "lsi"

@@ -18,7 +18,8 @@ from interpgen.recipe import dump_recipe, load_recipe, structure_recipe
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "lsi"
 
 
-@pytest.mark.parametrize("name", ["digits_lsi", "faces_lsi", "imagenet64_lsi"])
+@pytest.mark.parametrize("name", ["digits_lsi", "faces_lsi", "imagenet64_lsi", "ablations/digits_noisepred",
+                                  "ablations/faces_prior_mixture", "ablations/digits_noise_learned"])
 def test_recipes_load_and_round_trip(registry, name):
     recipe = load_recipe(RECIPES / f"{name}.toml", registry)
     assert isinstance(recipe.objective, LSIObjective) and registry.entry_for(recipe.interpolant).name == "lsi_bridge"

@@ -108,15 +108,25 @@ def test_same_samples_as_si_with_identity_autoencoder(registry, g):
     assert torch.allclose(a, b, atol=2e-5, rtol=1e-5)
 
 
-def test_non_gaussian_prior_needs_stochasticity_one(registry):
-    pipe = ig.Pipeline(data=Data(), prior=ig.part("prior", "uniform", registry), **_lsi_parts(registry),
+def test_non_gaussian_prior_without_noise_head_needs_stochasticity_one(registry):
+    parts = {**_lsi_parts(registry), "objective": ig.part("objective", "lsi", registry, noise_head=False)}
+    pipe = ig.Pipeline(data=Data(), prior=ig.part("prior", "uniform", registry), **parts,
                        registry=registry, network=ig.part("network", "mlp", registry, hidden=8, depth=1))
     x = pipe.sample(16, sampler=ig.part("sampler", "lsi_sde", registry, steps=4), data_space=False).x
     assert x.shape == (16, 3) and torch.isfinite(x).all()
-    with pytest.raises(ValueError, match="stochasticity=0.5 needs the score of the latent marginals"):
+    with pytest.raises(ValueError, match="stochasticity=0.5 \\(constant\\) needs the score .* noise head"):
         pipe.sample(4, sampler=ig.part("sampler", "lsi_sde", registry, steps=4, stochasticity=0.5))
     with pytest.raises(ValueError, match="needs the score"):
+        pipe.sample(4, sampler=ig.part("sampler", "lsi_sde", registry, steps=4, stochasticity_schedule="one_minus_t"))
+    with pytest.raises(ValueError, match="needs the score"):
         pipe.sample(4, sampler=ig.part("sampler", "euler_maruyama", registry, steps=4))
+    # left to decide, the objective trains the noise head for this prior: every sampler works
+    auto = ig.Pipeline(data=Data(), prior=ig.part("prior", "uniform", registry), **_lsi_parts(registry),
+                       registry=registry, network=ig.part("network", "mlp", registry, hidden=8, depth=1))
+    assert auto.objective.noise_head and auto.objective.heads == 2
+    for sampler in (ig.part("sampler", "lsi_sde", registry, steps=4, stochasticity=0.0),
+                    ig.part("sampler", "euler_maruyama", registry, steps=4), ig.part("sampler", "heun", registry, steps=2)):
+        assert torch.isfinite(auto.sample(8, sampler=sampler, data_space=False).x).all()
 
 
 def test_sampling_decodes_once_and_never_encodes(registry):

@@ -2,7 +2,8 @@
 
 * ``identity``: the model works in data space;
 * ``conv``: a convolutional autoencoder for images with a stochastic encoder
-  ``z1 = mu(x) + c xi`` (``c`` fixed or learned) and a Gaussian decoder likelihood (:mod:`.conv`);
+  ``z1 = tanh(norm(mu(x))) + c xi`` (``encoder_output = "raw"``: ``mu(x) + c xi``; ``c`` fixed or
+  learned) and a Gaussian decoder likelihood (:mod:`.conv`, :mod:`.gaussian`);
 * ``dense``: the same for vector data (:mod:`.dense`);
 * ``pretrained``: any of them loaded from a checkpoint and frozen (:mod:`.pretrained`).
 """

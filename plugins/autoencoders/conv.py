@@ -38,7 +38,7 @@ class ConvAutoencoder(GaussianAutoencoder):
     """The module built from :class:`ConvAutoencoderParams` for data of shape ``(C, H, W)``."""
 
     def __init__(self, data_shape: tuple[int, ...], params: ConvAutoencoderParams):
-        super().__init__(params)
+        super().__init__(params, latent_channels=params.latent_channels)
         if len(data_shape) != 3:
             raise ValueError(f"autoencoder 'conv' needs image data of shape (C, H, W), got event shape "
                              f"{tuple(data_shape)}; use autoencoder 'dense' for vectors")

@@ -40,7 +40,7 @@ class DenseAutoencoder(GaussianAutoencoder):
     """The module built from :class:`DenseAutoencoderParams`."""
 
     def __init__(self, data_shape: tuple[int, ...], params: DenseAutoencoderParams):
-        super().__init__(params)
+        super().__init__(params, latent_channels=params.latent_dim)
         self.data_shape = tuple(data_shape)
         n = math.prod(self.data_shape)
         self.latent_dim = params.latent_dim

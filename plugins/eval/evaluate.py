@@ -261,8 +261,7 @@ def evaluate_run(run_dir: str | Path, *, num: int | None = None, steps: int | No
     report.update(evaluate(pipe, source, num=num, steps=steps, sampler=sampler, seed=seed, guidance=guidance,
                            classifier=classifier, feature_net=feature_net, cache=cache, nfe_budget=nfe_budget))
     if write:
-        atomic_write_bytes(run / EVAL_FILE, (json.dumps(report, indent=2) + "
-").encode())
+        atomic_write_bytes(run / EVAL_FILE, (json.dumps(report, indent=2) + "\n").encode())
     return report
 
 

@@ -18,20 +18,26 @@ an ordinary two-sided interpolant as well and works in the observation-space pip
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import ClassVar
 
 import attrs
 import torch
 from torch import Tensor
 
-from collections.abc import Mapping
-
 from interpgen.affine import AffineInterpolant
 from interpgen.protocols import ConversionError
 from interpgen.tensors import expand_like
 from interpgen.validators import one_of, positive_float
 
+from . import parameterisations
+
 BRIDGE_SCHEDULES: tuple[str, ...] = ("linear", "trig")
+
+
+def lsi_output(have: Mapping[str, Tensor] | tuple[str, ...]) -> str | None:
+    """The LSI parameterisation among the network's predictions, None when there is none."""
+    return next((name for name in parameterisations.PARAMETERISATIONS if name in have), None)
 
 
 @attrs.frozen(kw_only=True)
@@ -104,36 +110,44 @@ class LSIBridge(AffineInterpolant):
         var = self.nu(t) ** 2 + self.eta_squared(t)
         return -(z - expand_like(self.kappa(t), z) * x1) / expand_like(var, z)
 
-    # -- the InterpFlow head of the lsi objective (math.md 4.3, 4.5) ------------------------------
+    # -- the heads of the lsi objective (math.md 4.3, 4.5) ------------------------------------
     def available(self, have: tuple[str, ...], *, gaussian_base: bool) -> tuple[str, ...]:
-        """From ``interpflow`` (linear schedule): ``drift``, ``x1`` and, for a standard Gaussian
-        prior, ``score`` and ``velocity``; anything else as the SI conversions give it."""
-        if "interpflow" not in have:
+        """From one of the LSI outputs (linear schedule; :mod:`.parameterisations`): ``drift`` and ``x1``;
+        ``score`` and ``velocity`` too with the noise head ``noise`` (any prior, eq. 21) or a standard
+        Gaussian prior (eq. 89); anything else as the SI conversions give it."""
+        name = lsi_output(have)
+        if name is None:
             return super().available(have, gaussian_base=gaussian_base)
-        extra = ("velocity", "score") if gaussian_base else ()
-        return ("interpflow", "drift", "x1", *extra)
+        noise = ("noise",) if "noise" in have else ()
+        extra = ("velocity", "score") if (noise or gaussian_base) else ()
+        return (name, *noise, "drift", "x1", *extra)
 
     def convert(self, have: Mapping[str, Tensor], x: Tensor, t: Tensor, want: str, *, gaussian_base: bool) -> Tensor:
-        """``h = (h^ - sqrt(t) z) / sqrt(1 - t)`` from the InterpFlow output ``h^`` (math.md 4.3), then
-        ``x1 = E[z1 | z_t]``; with a Gaussian prior the score ``s`` and the probability-flow
-        velocity ``b = h - (sigma_t^2 / 2) s`` (math.md 4.5)."""
-        if "interpflow" not in have:
+        """The drift ``h`` from the network's output (:func:`.parameterisations.drift`, math.md 4.3), then
+        ``x1 = E[z1 | z_t]``; the score from the noise head, ``-E[eps | z_t] / (sigma sqrt(t(1-t)))``
+        (eq. 21, any prior), or else from the drift for a standard Gaussian prior (eq. 89); the
+        probability-flow velocity ``b = h - (sigma_t^2 / 2) s`` (math.md 4.5)."""
+        name = lsi_output(have)
+        if name is None:
             return super().convert(have, x, t, want, gaussian_base=gaussian_base)
-        if want == "interpflow":
-            return have["interpflow"]
-        h = (have["interpflow"] - expand_like(t.sqrt(), x) * x) / expand_like((1.0 - t).sqrt(), x)
+        if want in have:
+            return have[want]
+        h = parameterisations.drift(name, have[name], x, t, self.sigma)
         if want == "drift":
             return h
         if want == "x1":
             return self.x1_from_drift(h, x, t)
         if want not in ("score", "velocity"):
-            raise ConversionError(f"an LSI model gives {', '.join(self.available(('interpflow',), gaussian_base=True))}, "
+            raise ConversionError(f"an LSI model gives {', '.join(self.available(tuple(have), gaussian_base=True))}, "
                                   f"not {want!r}")
-        if not gaussian_base:
-            raise ConversionError(f"an LSI model with a non-Gaussian prior cannot give {want!r}: the drift alone "
-                                  "does not determine the score (math.md 4.5); sample with lsi_sde and "
-                                  "stochasticity = 1")
-        score = self.score_from_drift(h, x, t)
+        if "noise" in have:
+            score = -have["noise"] / expand_like(self.gamma(t), x)
+        elif gaussian_base:
+            score = self.score_from_drift(h, x, t)
+        else:
+            raise ConversionError(f"an LSI model with a non-Gaussian prior and no noise head cannot give {want!r}: "
+                                  "the drift alone does not determine the score (math.md 4.5); train the noise "
+                                  "head (objective.noise_head = true) or sample with lsi_sde and stochasticity = 1")
         return score if want == "score" else h - 0.5 * expand_like(self.diffusion_squared(t), x) * score
 
     # -- the SI view: alpha = nu, beta = kappa, gamma = eta (math.md 0 name table) -------------

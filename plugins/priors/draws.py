@@ -36,3 +36,9 @@ def categorical(probs: Tensor, num: int, *, generator: torch.Generator | None,
     where = _draw_device(generator, device)
     p = probs.detach().to(device=where, dtype=torch.float64)
     return torch.multinomial(p, num, replacement=True, generator=generator).to(device)
+
+
+def integers(high: int, num: int, *, generator: torch.Generator | None) -> Tensor:
+    """``num`` indices drawn uniformly from ``{0, ..., high - 1}`` (on the generator's device), on the CPU."""
+    where = generator.device if generator is not None else torch.device("cpu")
+    return torch.randint(high, (num,), generator=generator, device=where).cpu()
