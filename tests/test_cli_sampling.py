@@ -79,7 +79,7 @@ def test_sample_set_reaches_every_sampler_option(moons_run, tmp_path, capsys):
     assert _refused(moons_run, capsys, "--set", "sample.sampler.steps=0") == (
         source + "steps must be an integer >= 1, got 0 @ sample.sampler.steps")
     assert _refused(moons_run, capsys, "--set", "sample.sampler.stepz=4") == (
-        source + "unknown parameter(s) stepz; accepted: rho, steps, grid @ sample.sampler")
+        source + "unknown parameter(s) stepz; accepted: rho, grid_cache, steps, grid @ sample.sampler")
     assert _refused(moons_run, capsys, "--set", "sample.sampler.grid=nope").endswith("@ sample.sampler.grid")
     assert _refused(moons_run, capsys, "--set", "sample=5") == (
         source + "this table cannot be set to a value (got int 5); set its keys instead (sampler, num, seed, ...) "

@@ -104,6 +104,9 @@ class BridgeField:
     def available(self):
         return ("drift", "score", "x1")
 
+    def time_range(self, stochastic):
+        return (0.0, 1.0)
+
     def evaluate(self, z, t, wants):
         self.nfe += 1
         tt = t[:, None]
