@@ -204,10 +204,10 @@ class Trainer:
         """Train to ``cfg.steps``; with a coupling that pairs ahead (interpgen.train.pair_ahead) the
         next batch is paired in a worker thread, stopped when the loop ends."""
         cfg, pipe = self.cfg, self.pipe
-        stream = self._batches()
-        capture = (lambda: {"data": stream.state_dict(), "generators": {k: g.get_state() for k, g in
+        stream = source = self._batches()
+        capture = (lambda: {"data": source.state_dict(), "generators": {k: g.get_state() for k, g in
                                                                         self.generators.items()}})
-        self.capture = capture if (stream.stateful or self.generators) else (lambda: None)
+        self.capture = capture if (source.stateful or self.generators) else (lambda: None)
         if cfg.pair_ahead and getattr(pipe, "pairs_ahead", lambda: False)():
             stream = PairAhead(stream, pipe.prior, pipe.coupling, seed=cfg.seed, rank=self.accelerator.process_index,
                                start_step=pipe.step, micro=cfg.grad_accumulation, device=self.accelerator.device,
