@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import random
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -166,3 +168,32 @@ def weights_digest(modules: list[nn.Module]) -> str:
 def move_batch(batch: Batch, device: torch.device) -> Any:
     """The batch's tensors on ``device`` (unchanged when already there)."""
     return type(batch)(*(v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for v in batch))
+
+
+def seed_global(seed: int, device: torch.device) -> None:
+    """Seed torch's global CPU generator (and the training GPU's). Not ``torch.manual_seed``:
+    that also queues lazy seeds for every other backend and formats a stack trace each time."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+
+
+def part_generators(pipe: Any) -> dict[str, torch.Generator]:
+    """The random generators the coupling, prior and interpolant keep as attributes (e.g. the
+    sinkhorn coupling's), whose states checkpoints carry so a resumed run draws as a straight one."""
+    return {f"{part}.{name}": value for part in ("coupling", "prior", "interpolant")
+            for name, value in getattr(getattr(pipe, part, None), "__dict__", {}).items()
+            if isinstance(value, torch.Generator)}
+
+
+@contextlib.contextmanager
+def python_random_kept() -> Iterator[None]:
+    """Python's and numpy's global generators as they were (Accelerate's load_state sets them)."""
+    import numpy as np
+
+    states = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])

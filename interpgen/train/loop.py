@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from interpgen.train import run_dir as rd
 from interpgen.train.batches import batch_stream
 from interpgen.train.checkpoint import read_state, trainer_file
 from interpgen.train.distributed import (GLOBAL_STREAM, NOISE_STREAM, Precision, TrainingModel, check_trackers,
+                                         part_generators, python_random_kept, seed_global,
                                          check_world_size, derived_seed, make_accelerator, move_batch,
                                          unique_parameters, weights_digest)
 from interpgen.train.ema import averaged_model
@@ -112,7 +112,7 @@ class Trainer:
             if run is not None:
                 resume = rd.start_run(run, pipe.run_files(cfg), acc, resume=resume, overwrite=overwrite)
                 locked = self.main
-            with torch.random.fork_rng(devices=fork), _python_random_kept():
+            with torch.random.fork_rng(devices=fork), python_random_kept():
                 self._prepare(rd.load_for_resume(run) if (resume and run is not None) else None, resume)
                 self.signals = guard.StopSignals(enabled=run is not None)
                 try:
@@ -145,7 +145,7 @@ class Trainer:
         self.model, self.optimizer, self.scheduler = acc.prepare(TrainingModel(pipe, network), optimizer, schedule)
         if getattr(pipe, "ema", None) is not None:
             self.averager = averaged_model(pipe.ema.to(acc.device), cfg.ema_decay)
-        self.generators = _part_generators(pipe)
+        self.generators = part_generators(pipe)
         if checkpoint is not None:
             try:
                 acc.load_state(str(checkpoint))  # model, optimiser, scheduler (its RNG states are not used)
@@ -231,7 +231,7 @@ class Trainer:
         stepper.zero_grad(set_to_none=True)
         for step in range(pipe.step, cfg.steps):
             noise.manual_seed(derived_seed(cfg.seed, rank, step, NOISE_STREAM))
-            _seed_global(derived_seed(cfg.seed, rank, step, GLOBAL_STREAM), acc.device)
+            seed_global(derived_seed(cfg.seed, rank, step, GLOBAL_STREAM), acc.device)
             total = torch.zeros((), device=acc.device)
             for i in range(micro):
                 batch = move_batch(next(stream), acc.device)
@@ -395,32 +395,3 @@ class Trainer:
                                 f"(SHA-256 {', '.join(d[:12] for d in digests)}): they did not train in sync")
         self._event("end", self.pipe.step)
         acc.wait_for_everyone()
-
-
-def _seed_global(seed: int, device: torch.device) -> None:
-    """Seed torch's global CPU generator (and the training GPU's). Not ``torch.manual_seed``:
-    that also queues lazy seeds for every other backend and formats a stack trace each time."""
-    torch.default_generator.manual_seed(seed)
-    if device.type == "cuda":
-        torch.cuda.default_generators[device.index or 0].manual_seed(seed)
-
-
-def _part_generators(pipe: Any) -> dict[str, torch.Generator]:
-    """The random generators the coupling, prior and interpolant keep as attributes (e.g. the
-    sinkhorn coupling's), whose states checkpoints carry so a resumed run draws as a straight one."""
-    return {f"{part}.{name}": value for part in ("coupling", "prior", "interpolant")
-            for name, value in getattr(getattr(pipe, part, None), "__dict__", {}).items()
-            if isinstance(value, torch.Generator)}
-
-
-@contextlib.contextmanager
-def _python_random_kept() -> Iterator[None]:
-    """Python's and numpy's global generators as they were (Accelerate's load_state sets them)."""
-    import numpy as np
-
-    states = random.getstate(), np.random.get_state()
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
