@@ -234,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TrainingInterrupted as exc:  # SIGTERM / SIGINT: saved at the current step (docs/training.md)
-        print(f"interpgen: {exc}", file=sys.stderr)
+        from accelerate import PartialState
+
+        if PartialState().is_main_process:  # one line, not one per process
+            print(f"interpgen: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interpgen: interrupted (SIGINT) before training started; nothing was saved", file=sys.stderr)

@@ -70,6 +70,9 @@ class Precision:
     """Autocast for ``bf16``/``fp16`` and a loss scaler for ``fp16``, from torch's own ``torch.amp``."""
 
     def __init__(self, mixed_precision: str, device: torch.device):
+        if mixed_precision == "fp16" and device.type != "cuda":
+            raise LaunchError(f'train.mixed_precision = "fp16" needs a CUDA GPU; this process runs on {device.type}; '
+                              'use "bf16" or "no"')
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
         self.device_type, self.dtype = device.type, dtype
         self.scaler = torch.amp.GradScaler(device.type) if mixed_precision == "fp16" else None

@@ -9,6 +9,7 @@ would still weigh 5% after 3000 steps). Buffers are copied, not averaged.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -36,4 +37,4 @@ def averaged_model(ema: nn.Module, decay: float) -> AveragedModel:
     model = AveragedModel(nn.Identity(), multi_avg_fn=WarmupEMA(decay))
     model.module = ema
     model.n_averaged.fill_(1)
-    return model.to(next(ema.parameters()).device) if any(True for _ in ema.parameters()) else model
+    return model.to(next(ema.parameters(), torch.empty(0)).device)
