@@ -29,7 +29,7 @@ import torch
 
 import interpgen as ig
 from interpgen.train.batches import batch_stream
-from interpgen.train.ema import ema_decay_at, update_ema
+from interpgen.train.ema import averaged_model
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -45,6 +45,7 @@ def bare_loop(args: argparse.Namespace, steps: int, features: bool) -> float:
     opt = torch.optim.AdamW(params, lr=1e-3)
     if features:
         pipe.init_ema()
+        average = averaged_model(pipe.ema, 0.999)
     data = batch_stream(pipe.data, args.batch, generator=torch.Generator().manual_seed(0))
     noise = torch.Generator().manual_seed(1)
     started = _clock()
@@ -56,7 +57,8 @@ def bare_loop(args: argparse.Namespace, steps: int, features: bool) -> float:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if features:
-            update_ema(pipe.ema, pipe.network, ema_decay_at(0.999, step))
+            average.multi_avg_fn.step = step
+            average.update_parameters(pipe.network)
     return _elapsed(started)
 
 
@@ -65,7 +67,7 @@ def trainer(args: argparse.Namespace, steps: int, features: bool) -> float:
     cfg = ig.Train(steps=steps, batch_size=args.batch, log_every=max(steps // 4, 1), sample_every=0,
                    ema_decay=0.999 if features else 0.0, grad_clip=1.0 if features else 0.0)
     started = _clock()
-    pipe.fit(cfg)
+    pipe.fit(cfg, progress=False)
     return _elapsed(started)
 
 

@@ -373,14 +373,26 @@ def main(argv: list[str] | None = None) -> int:
     except PluginLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from interpgen.train import TrainingError
+    from interpgen.train import TrainingError, TrainingInterrupted
 
     try:
         return int(args.func(args) or 0)
+    except TrainingInterrupted as exc:  # SIGTERM / SIGINT: saved at the current step (docs/training.md)
+        from accelerate import PartialState
+
+        if PartialState().is_main_process:  # one line, not one per process
+            print(f"interpgen: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interpgen: interrupted (SIGINT) before training started; nothing was saved", file=sys.stderr)
+        return 130
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
     except (CheckpointError, TrainingError, PluginLoadError, ConversionError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # a full disk, a read-only folder, an unreadable or undecodable file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
     return 2
 
 

@@ -51,6 +51,7 @@ class Train:
     pictures: bool = True
     num_processes: int = attrs.field(default=0, validator=nonnegative_int)  # expected world size; 0: any
     pair_ahead: bool = True  # pair the next batch in a thread for couplings that ask for it
+    log_with: tuple[str, ...] = ()  # Accelerate trackers (tensorboard, wandb, ...) besides metrics.jsonl
 
 
 @attrs.frozen(kw_only=True)

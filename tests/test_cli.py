@@ -56,7 +56,7 @@ def test_train_then_sample_in_data_space(workdir, capsys):
     assert _run("train", str(workdir / "recipe.toml"), "--output", str(run), "--quiet",
                 "--set", "train.steps=600", "--set", "train.checkpoint_every=200") == 0
     assert (run / "recipe.toml").is_file()
-    assert sorted(p.name for p in (run / "checkpoints").glob("step_*.pt")) == ["step_00000400.pt", "step_00000600.pt"]
+    assert sorted(p.name for p in (run / "checkpoints").glob("step_*")) == ["step_00000400", "step_00000600"]
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [100, 200, 300, 400, 500, 600]
     out = workdir / "samples.npy"
@@ -191,7 +191,7 @@ def test_train_refuses_to_mix_runs_and_lists_recipe_differences(tmp_path, capsys
     err = capsys.readouterr().err
     assert "the recipe differs from the saved one in network.hidden: 16 -> 8; train.lr: 0.001 -> 0.002" in err
     assert (run / "recipe.toml").read_text() == before  # nothing saved is touched
-    assert [p.name for p in (run / "checkpoints").glob("step_*.pt")] != []
+    assert [p.name for p in (run / "checkpoints").glob("step_*")] != []
 
 
 def test_train_resume_may_extend_the_run(tmp_path, capsys):
@@ -208,7 +208,7 @@ def test_train_overwrite_replaces_the_run_and_a_foreign_folder_is_refused(tmp_pa
     assert _run(*_tiny(run)) == 0
     (run / "notes.txt").write_text("mine")
     assert _run(*_tiny(run, "--overwrite", "--set", "train.steps=2")) == 0
-    assert sorted(p.name for p in (run / "checkpoints").glob("step_*.pt")) == ["step_00000002.pt"]
+    assert sorted(p.name for p in (run / "checkpoints").glob("step_*")) == ["step_00000002"]
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [2]
     assert (run / "notes.txt").read_text() == "mine"  # only the run's own files are replaced
     other = tmp_path / "other"

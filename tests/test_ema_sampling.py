@@ -1,5 +1,5 @@
 """Sampling really uses the EMA weights, and the EMA is the documented recursion
-(interpgen/ema.py): ema <- d_k ema + (1 - d_k) w_{k+1}, d_k = min(decay, (1 + k) / (10 + k))."""
+(interpgen/train/ema.py, on torch's AveragedModel): ema <- d_k ema + (1 - d_k) w_{k+1}, d_k = min(decay, (1 + k) / (10 + k))."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import interpgen as ig
-import interpgen.train.loop as train_module
-from interpgen.train.ema import ema_decay_at, update_ema
+import interpgen.train.ema as ema_module
+from interpgen.train.ema import averaged_model, ema_decay_at
 
 EULER = {"steps": 4}
 
@@ -25,18 +25,19 @@ def test_ema_decay_warm_up_closed_form():
     assert ema_decay_at(0.999, 100_000) == 0.999
 
 
-def test_update_ema_is_a_lerp_and_copies_buffers():
+def test_averaged_model_is_a_lerp_in_place_and_copies_buffers():
     a, b = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
     with torch.no_grad():
         b.weight.fill_(2.0)
         b.running_mean.fill_(5.0)
+    average = averaged_model(a, 0.9)
+    assert average.module is a  # no copy: the EMA module itself is updated
+    average.multi_avg_fn.step = 100  # past the warm-up: d = 0.9
     expected = [0.9 * p.detach() + 0.1 * q.detach() for p, q in zip(a.parameters(), b.parameters())]
-    update_ema(a, b, 0.9)
+    average.update_parameters(b)
     for p, e in zip(a.parameters(), expected):
         torch.testing.assert_close(p.detach(), e, rtol=0, atol=1e-7)
     assert torch.equal(a.running_mean, b.running_mean)
-    with pytest.raises(ValueError, match="EMA has 2 parameters but the model has 4"):
-        update_ema(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)), 0.5)
 
 
 def test_the_trainer_keeps_the_documented_average(monkeypatch):
@@ -44,13 +45,13 @@ def test_the_trainer_keeps_the_documented_average(monkeypatch):
     pipe = small_pipe()
     start = copy.deepcopy(pipe.network.state_dict())
     seen: list[tuple[float, dict]] = []
-    real = train_module.update_ema
+    real = ema_module.WarmupEMA.__call__
 
-    def spy(ema, model, decay):
-        seen.append((decay, {k: v.clone() for k, v in model.state_dict().items()}))
-        real(ema, model, decay)
+    def spy(self, averaged, current, count):
+        seen.append((ema_decay_at(self.decay, self.step), {k: v.clone() for k, v in pipe.network.state_dict().items()}))
+        real(self, averaged, current, count)
 
-    monkeypatch.setattr(train_module, "update_ema", spy)
+    monkeypatch.setattr(ema_module.WarmupEMA, "__call__", spy)
     pipe.fit(ig.Train(steps=12, batch_size=16, ema_decay=0.8, sample_every=0, pictures=False))
     assert [d for d, _ in seen] == [min(0.8, (1 + k) / (10 + k)) for k in range(12)]
     expected = {k: v.clone() for k, v in start.items()}

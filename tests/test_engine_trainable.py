@@ -93,7 +93,7 @@ def test_engine_trains_a_trainable_that_is_not_a_pipeline(tmp_path):
     run = tmp_path / "run"
     assert (run / rd.RECIPE).read_text() == 'model = "TinyRegression"\ninputs = 3\n\n[train]\nsteps = 60\n'
     assert [r["step"] for r in read_metrics(run)] == list(range(2, 61, 2))
-    assert [p.name for p in rd.list_checkpoints(run)][-1] == "step_00000060.pt"
+    assert [p.name for p in rd.list_checkpoints(run)][-1] == "step_00000060"
     saved = rd.load_checkpoint(rd.latest_checkpoint(run))
     assert saved["step"] == 60 and torch.equal(saved["net"]["weight"], model.net.weight.detach())
     assert json.loads((run / rd.PROCESSES).read_text())["step"] == 60

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_BUDGET = 2500  # lines of the kernel: interpgen/*.py without the command line
-PACKAGE_BUDGET = 4000  # lines of interpgen/ with the engine
+PACKAGE_BUDGET = 4400  # lines of interpgen/ with the engine (issue 12: checkpoints, lock, signals, trackers)
 
 
 def _modules(folder: Path, package: str) -> dict[str, Path]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 
 import pytest
 import torch
@@ -46,27 +47,27 @@ class Interrupted(Exception):
     pass
 
 
-def _straight_and_resumed(tmp_path, cfg: ig.Train, half: int, data: str = "moons"):
+def _straight_and_resumed(tmp_path, cfg: ig.Train, half: int, data: str = "moons", **kw):
     """The same recipe run straight, and run, interrupted right after its checkpoint at ``half``
     (as by a kill), then resumed in a fresh pipeline."""
-    straight = small_pipe(data)
+    straight = small_pipe(data, **kw)
     losses = straight.fit(cfg, run_dir=tmp_path / "a")
     real_save = rd.save_checkpoint
 
-    def save_then_die(run, step, state, *, keep):
-        path = real_save(run, step, state, keep=keep)
+    def save_then_die(acc, run, step, trainable, trainer, **kw):
+        path = real_save(acc, run, step, trainable, trainer, **kw)
         if step == half:
             raise Interrupted
         return path
 
-    first = small_pipe(data)
+    first = small_pipe(data, **kw)
     rd.save_checkpoint = save_then_die
     try:
         with pytest.raises(Interrupted):
             first.fit(cfg, run_dir=tmp_path / "b")
     finally:
         rd.save_checkpoint = real_save
-    resumed = small_pipe(data)
+    resumed = small_pipe(data, **kw)
     resumed_losses = resumed.fit(cfg, run_dir=tmp_path / "b", resume=True)
     logged = [r["loss"] for r in rd.read_metrics(tmp_path / "b")]
     return straight, losses, resumed, logged[:len(logged) - len(resumed_losses)] + resumed_losses
@@ -108,7 +109,7 @@ def test_resume_after_a_crash_drops_metrics_past_the_checkpoint(tmp_path):
     pipe = small_pipe()
     pipe.fit(ig.Train(steps=20, batch_size=16, checkpoint_every=10, log_every=5, sample_every=0, pictures=False), run_dir=tmp_path)
     # a crash after step 20's log but with only step 10's checkpoint left
-    (tmp_path / rd.CHECKPOINT_DIR / "step_00000020.pt").unlink()
+    shutil.rmtree(tmp_path / rd.CHECKPOINT_DIR / "step_00000020")
     again = small_pipe()
     again.fit(ig.Train(steps=20, batch_size=16, checkpoint_every=10, log_every=5, sample_every=0, pictures=False),
               run_dir=tmp_path, resume=True)
@@ -118,15 +119,15 @@ def test_resume_after_a_crash_drops_metrics_past_the_checkpoint(tmp_path):
 def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
     pipe = small_pipe()
     pipe.fit(ig.Train(steps=10, batch_size=16, checkpoint_every=10, log_every=5, sample_every=0, pictures=False), run_dir=tmp_path)
-    good = rd.latest_checkpoint(tmp_path).read_bytes()
+    good = (rd.latest_checkpoint(tmp_path) / "manifest.json").read_bytes()
     # resuming reloads the saved (finite) weights, so the network's output is made NaN instead
     pipe.network.register_forward_hook(lambda module, args, out: out * float("nan"))
     with pytest.raises(TrainingError, match=r"loss is nan at step 10; stopping; the last good checkpoint "
-                                            r".*step_00000010.pt is kept"):
+                                            r".*step_00000010 is kept"):
         pipe.fit(ig.Train(steps=20, batch_size=16, checkpoint_every=1, log_every=5, sample_every=0, pictures=False),
                  run_dir=tmp_path, resume=True)
-    assert rd.latest_checkpoint(tmp_path).read_bytes() == good
-    assert [p.name for p in rd.list_checkpoints(tmp_path)] == ["step_00000010.pt"]
+    assert (rd.latest_checkpoint(tmp_path) / "manifest.json").read_bytes() == good
+    assert [p.name for p in rd.list_checkpoints(tmp_path)] == ["step_00000010"]
 
 
 def test_infinite_gradient_stops_too():
@@ -190,22 +191,36 @@ def test_progress_plain_lines_and_durations():
     assert format_duration(float("inf")) == "?"
     stream = io.StringIO()
     bar = Progress(100, stream=stream, live=False)
-    assert not bar.tick(5, 1.0)  # plain mode draws only at logged steps
+    assert stream.getvalue() == "training from step 0 to 100\n"  # at once, not after log_every steps
+    assert bar.wants_loss(1) and not bar.wants_loss(2)  # the first step has a line of its own
+    bar.tick(1, 2.5)
+    bar.tick(5, None)  # other steps print nothing in plain mode
     bar.log(10, 0.25)
-    line = stream.getvalue()
-    assert line.startswith("step 10/100  loss 0.25  ") and " steps/s  " in line and line.endswith(" left\n")
+    first, line = stream.getvalue().splitlines()[1:]
+    assert first.startswith("step 1/100  loss 2.5  ")
+    assert line.startswith("step 10/100  loss 0.25  ") and " steps/s  " in line and line.endswith(" left")
     quiet = io.StringIO()
     Progress(100, stream=quiet, live=False, enabled=False).log(10, 0.25)
     assert quiet.getvalue() == ""
 
 
-def test_progress_live_line_rewrites_itself():
+def test_progress_on_a_terminal_is_a_tqdm_bar():
     stream = io.StringIO()
     bar = Progress(10, stream=stream, live=True, refresh_seconds=0.0)
-    assert bar.tick(1, 2.0) and bar.tick(2, 1.5)
+    assert bar.wants_loss(1)
+    bar.tick(1, 2.0)
+    bar.tick(2, 1.5)
     bar.close()
     text = stream.getvalue()
-    assert text.count("\r") == 2 and text.endswith("\n") and "step 2/10  loss 1.5" in text
+    assert "\r" in text and "2/10" in text and "loss=1.5" in text and "step/s" in text
+
+
+def test_fit_shows_progress_unless_told_not_to(capsys):
+    small_pipe().fit(ig.Train(steps=3, batch_size=8, log_every=2, sample_every=0, pictures=False))
+    err = capsys.readouterr().err
+    assert err.startswith("training from step 0 to 3\nstep 1/3  loss ") and "step 2/3" in err
+    small_pipe().fit(ig.Train(steps=3, batch_size=8, sample_every=0, pictures=False), progress=False)
+    assert capsys.readouterr().err == ""
 
 
 def test_image_grid_layout_and_clipping():
@@ -274,7 +289,7 @@ def test_run_directory_layout(tmp_path):
     pipe = small_pipe()
     pipe.fit(ig.Train(steps=6, batch_size=16, log_every=3, checkpoint_every=3, sample_every=3,
                       keep_checkpoints=1), run_dir=tmp_path)
-    assert [p.name for p in rd.list_checkpoints(tmp_path)] == ["step_00000006.pt"]
+    assert [p.name for p in rd.list_checkpoints(tmp_path)] == ["step_00000006"]
     assert sorted(p.name for p in (tmp_path / rd.SAMPLES_DIR).iterdir()) == ["step_00000003.png", "step_00000006.png"]
     assert (tmp_path / rd.LOSS_CURVE).read_bytes()[:4] == b"\x89PNG"
     records = rd.read_metrics(tmp_path)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from interpgen.train import run_dir as rd
+from interpgen.train.checkpoint import load_checkpoint
 
 RECIPE = """
 [data]
@@ -54,7 +55,7 @@ def _launch(recipe: Path, run: Path, *extra: str) -> subprocess.CompletedProcess
 
 
 def _weights(run: Path) -> dict:
-    return rd.load_checkpoint(rd.latest_checkpoint(run))
+    return load_checkpoint(rd.latest_checkpoint(run))
 
 
 @pytest.mark.slow
@@ -76,11 +77,13 @@ def test_two_processes_finish_in_sync_and_resume_exactly(tmp_path):
     # as if killed after the checkpoint of step 10: resuming with two processes retraces the run
     resumed = tmp_path / "resumed"
     shutil.copytree(straight, resumed)
-    (resumed / rd.CHECKPOINT_DIR / "step_00000020.pt").unlink()
+    shutil.rmtree(resumed / rd.CHECKPOINT_DIR / "step_00000020")
     more = _launch(recipe, resumed, "--resume")
     assert more.returncode == 0, more.stderr[-3000:]
-    a, b = rd.load_checkpoint(straight / rd.CHECKPOINT_DIR / "step_00000020.pt"), _weights(resumed)
-    assert a["step"] == b["step"] == 20 and a["world_size"] == 2
+    a, b = load_checkpoint(straight / rd.CHECKPOINT_DIR / "step_00000020"), _weights(resumed)
+    assert a["step"] == b["step"] == 20
+    assert {p.name for p in (straight / rd.CHECKPOINT_DIR / "step_00000020").glob("trainer_*")} == {
+        "trainer_0.safetensors", "trainer_1.safetensors"}
     for key in ("network", "ema"):
         for name, value in a[key].items():
             assert torch.equal(b[key][name], value), (key, name)

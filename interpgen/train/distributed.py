@@ -9,7 +9,11 @@ One code path serves one CPU, one GPU, several GPUs and several CPU processes (g
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import random
+from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -30,16 +34,17 @@ class LaunchError(ValueError):
     """The processes or devices running the trainer are not what the recipe asks for."""
 
 
-def make_accelerator(mixed_precision: str = "no", *, find_unused_parameters: bool = False) -> Accelerator:
+def make_accelerator(mixed_precision: str = "no", *, find_unused_parameters: bool = False,
+                     log_with: tuple[str, ...] = (), logging_dir: Path | None = None) -> Accelerator:
     """An Accelerator on CUDA when there is one (CPU otherwise, or with ACCELERATE_USE_CPU=1).
 
-    ``fp16`` needs CUDA (on a CPU autocast to fp16 does nothing) and ``bf16`` on a GPU needs one
-    that supports it; both are refused with a message otherwise. Accelerate keeps one state per
-    process; a later trainer asking for another precision replaces that part of it.
-    ``find_unused_parameters`` tells DDP that some trainable parameters get no gradient in some
-    steps (an autoencoder pretrained and then frozen within one run)."""
+    Accelerate fixes one precision per process, so its own is always "no" and the engine runs
+    autocast and the fp16 loss scaler itself (:class:`Precision`): runs of other precisions can
+    follow each other in one process. ``fp16`` needs CUDA and ``bf16`` on a GPU one that has it.
+    The scheduler steps once per optimiser step (not once per process), and checkpoints hold the
+    trainable modules without DDP's ``module.`` prefix, whatever the world size."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
-    from accelerate.state import AcceleratorState
+    from accelerate.utils import ProjectConfiguration
 
     cpu = not torch.cuda.is_available()
     if mixed_precision == "fp16" and cpu:
@@ -47,15 +52,50 @@ def make_accelerator(mixed_precision: str = "no", *, find_unused_parameters: boo
                           'on a CPU); use "bf16" or "no"')
     if mixed_precision == "bf16" and not cpu and not torch.cuda.is_bf16_supported():
         raise LaunchError('train.mixed_precision = "bf16" is not supported by this GPU; use "fp16" or "no"')
-    state = AcceleratorState._shared_state
-    if state and state.get("_mixed_precision") not in (None, mixed_precision):
-        AcceleratorState._reset_state(reset_partial_state=False)
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else []
-    accelerator = Accelerator(cpu=cpu, mixed_precision=mixed_precision, kwargs_handlers=handlers)
-    if mixed_precision == "fp16" and accelerator.device.type != "cuda":
-        raise LaunchError('train.mixed_precision = "fp16" needs a CUDA GPU; this process runs on '
-                          f'{accelerator.device.type}; use "bf16" or "no"')
-    return accelerator
+    project = ProjectConfiguration(project_dir=str(logging_dir.parent), logging_dir=str(logging_dir)) if logging_dir else None
+    try:
+        acc = Accelerator(cpu=cpu, mixed_precision="no", kwargs_handlers=handlers, step_scheduler_with_optimizer=False,
+                          log_with=list(log_with) or None, project_config=project)
+    except ValueError as exc:  # e.g. a precision fixed by other code in this process
+        raise LaunchError(f"Accelerate refused to start: {exc}") from None
+    acc.register_save_state_pre_hook(lambda models, weights, _: weights.__setitem__(
+        slice(None), [acc.unwrap_model(m).state_dict() for m in models]))
+    acc.register_load_state_pre_hook(lambda models, _: models.__setitem__(
+        slice(None), [acc.unwrap_model(m) for m in models]))
+    return acc
+
+
+class Precision:
+    """Autocast for ``bf16``/``fp16`` and a loss scaler for ``fp16``, from torch's own ``torch.amp``."""
+
+    def __init__(self, mixed_precision: str, device: torch.device):
+        if mixed_precision == "fp16" and device.type != "cuda":
+            raise LaunchError(f'train.mixed_precision = "fp16" needs a CUDA GPU; this process runs on {device.type}; '
+                              'use "bf16" or "no"')
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed_precision)
+        self.device_type, self.dtype = device.type, dtype
+        self.scaler = torch.amp.GradScaler(device.type) if mixed_precision == "fp16" else None
+
+    def autocast(self) -> Any:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+def check_trackers(names: tuple[str, ...]) -> None:
+    """``train.log_with``: every name a tracker Accelerate knows and can import here."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+
+    known = sorted(LOGGER_TYPE_TO_CLASS)
+    installed = sorted({str(t) for t in get_available_trackers()})
+    for name in names:
+        if name not in known:
+            raise LaunchError(f"train.log_with: unknown tracker {name!r}; Accelerate knows {', '.join(known)}")
+        if name not in installed:
+            how = "pip install 'interpgen[tensorboard]'" if name == "tensorboard" else f"install {name}"
+            raise LaunchError(f"train.log_with: tracker {name!r} is not installed ({how}); installed: "
+                              f"{', '.join(installed) or 'none'} (metrics.jsonl is always written)")
 
 
 def check_world_size(expected: int, actual: int, *, device_type: str) -> None:
@@ -131,3 +171,32 @@ def weights_digest(modules: list[nn.Module]) -> str:
 def move_batch(batch: Batch, device: torch.device) -> Any:
     """The batch's tensors on ``device`` (unchanged when already there)."""
     return type(batch)(*(v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for v in batch))
+
+
+def seed_global(seed: int, device: torch.device) -> None:
+    """Seed torch's global CPU generator (and the training GPU's). Not ``torch.manual_seed``:
+    that also queues lazy seeds for every other backend and formats a stack trace each time."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+
+
+def part_generators(pipe: Any) -> dict[str, torch.Generator]:
+    """The random generators the coupling, prior and interpolant keep as attributes (e.g. the
+    sinkhorn coupling's), whose states checkpoints carry so a resumed run draws as a straight one."""
+    return {f"{part}.{name}": value for part in ("coupling", "prior", "interpolant")
+            for name, value in getattr(getattr(pipe, part, None), "__dict__", {}).items()
+            if isinstance(value, torch.Generator)}
+
+
+@contextlib.contextmanager
+def python_random_kept() -> Iterator[None]:
+    """Python's and numpy's global generators as they were (Accelerate's load_state sets them)."""
+    import numpy as np
+
+    states = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])

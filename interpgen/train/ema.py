@@ -1,17 +1,17 @@
-"""An exponential moving average (EMA) of the network weights, which sampling uses by default.
-
-After optimiser step ``k`` (counting from 0) the average moves towards the weights::
+"""The exponential moving average (EMA) of the network that sampling uses by default, kept by
+``torch.optim.swa_utils.AveragedModel``. After optimiser step ``k`` (from 0)::
 
     ema <- d_k * ema + (1 - d_k) * weights,    d_k = min(decay, (1 + k) / (10 + k))
 
-The warm-up in ``d_k`` keeps the random initial weights from lingering: with a fixed 0.999 they
-would still weigh 0.999^3000 = 5% after 3000 steps.
+The warm-up in ``d_k`` keeps the random initial weights from lingering (with a fixed 0.999 they
+would still weigh 5% after 3000 steps). Buffers are copied, not averaged.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
 def ema_decay_at(decay: float, step: int) -> float:
@@ -19,19 +19,22 @@ def ema_decay_at(decay: float, step: int) -> float:
     return min(decay, (1.0 + step) / (10.0 + step))
 
 
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """``ema <- decay * ema + (1 - decay) * model`` for floating-point parameters; buffers (and
-    non-floating parameters) are copied. Both modules must have the same structure."""
-    ema_params, model_params = list(ema.parameters()), list(model.parameters())
-    if len(ema_params) != len(model_params):
-        raise ValueError(f"EMA has {len(ema_params)} parameters but the model has {len(model_params)}")
-    pairs = [(e, p.detach()) for e, p in zip(ema_params, model_params)]
-    floats = [(e, p) for e, p in pairs if e.is_floating_point()]
-    if floats:
-        torch._foreach_lerp_([e for e, _ in floats], [p for _, p in floats], 1.0 - decay)
-    for e, p in pairs:
-        if not e.is_floating_point():
-            e.copy_(p)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
+class WarmupEMA:
+    """The ``multi_avg_fn`` of the average: torch's EMA update with the decay of ``step``."""
+
+    def __init__(self, decay: float):
+        self.decay, self.step = decay, 0
+
+    def __call__(self, averaged: list, current: list, count: object) -> None:
+        get_ema_multi_avg_fn(ema_decay_at(self.decay, self.step))(averaged, current, count)
+
+
+def averaged_model(ema: nn.Module, decay: float) -> AveragedModel:
+    """An ``AveragedModel`` that updates ``ema`` in place (no copy is made: ``ema`` becomes its
+    ``module``) and counts the weights ``ema`` already holds as the first average, so the first
+    update blends with ``d_0`` instead of copying. Update with ``.multi_avg_fn.step = k`` then
+    ``.update_parameters(network)``."""
+    model = AveragedModel(nn.Identity(), multi_avg_fn=WarmupEMA(decay))
+    model.module = ema
+    model.n_averaged.fill_(1)
+    return model.to(next(ema.parameters(), torch.empty(0)).device)

@@ -26,50 +26,52 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import torch
 
 from interpgen.hookspecs import TrainEvent
 from interpgen.plugin_manager import plugins
-from interpgen.protocols import Batch, Trainable
+from interpgen.protocols import Batch, CheckpointError, Trainable
 from interpgen.recipe import Train
+from interpgen.train import guard
 from interpgen.train import run_dir as rd
 from interpgen.train.batches import batch_stream
-from interpgen.train.distributed import (GLOBAL_STREAM, NOISE_STREAM, TrainingModel, check_world_size, derived_seed,
-                                         make_accelerator, move_batch, unique_parameters, weights_digest)
-from interpgen.train.ema import ema_decay_at, update_ema
+from interpgen.train.checkpoint import read_state, trainer_file
+from interpgen.train.distributed import (GLOBAL_STREAM, NOISE_STREAM, Precision, TrainingModel, check_trackers,
+                                         part_generators, python_random_kept, seed_global,
+                                         check_world_size, derived_seed, make_accelerator, move_batch,
+                                         unique_parameters, weights_digest)
+from interpgen.train.ema import averaged_model
 from interpgen.train.pair_ahead import PairAhead
 from interpgen.train.progress import Progress
 
-__all__ = ["TrainingError", "fit", "lr_factor", "checkpoint_state", "Trainer"]
+__all__ = ["TrainingError", "TrainingInterrupted", "fit", "lr_factor", "Trainer"]
 
 
 class TrainingError(RuntimeError):
     """Training stopped (a non-finite loss or gradient); the last good checkpoint is kept."""
 
 
+class TrainingInterrupted(Exception):
+    """SIGTERM or SIGINT stopped training after the checkpoint of the current step was saved;
+    ``exit_code`` is 143 (SIGTERM) or 130 (SIGINT), as a shell reports a process those signals end."""
+
+    def __init__(self, signal_name: str, step: int, checkpoint: Path):
+        self.signal_name, self.step, self.checkpoint = signal_name, step, checkpoint
+        self.exit_code = 143 if signal_name == "SIGTERM" else 130
+        super().__init__(f"stopped by {signal_name} at step {step}; saved {checkpoint}; continue with --resume")
+
+
 def lr_factor(cfg: Train, step: int) -> float:
-    """The learning-rate multiplier at optimiser step ``step`` (from 0): linear warm-up
-    ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps, then 1 (constant) or
-    ``(1 + cos(pi * min(1, (step - warmup) / (steps - warmup)))) / 2`` (cosine)."""
+    """The learning-rate multiplier at optimiser step ``step`` (from 0), the ``LambdaLR`` schedule:
+    linear warm-up ``(step + 1) / warmup_steps`` for the first ``warmup_steps`` steps, then 1
+    (constant) or ``(1 + cos(pi * min(1, (step - warmup) / (steps - warmup)))) / 2`` (cosine)."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.lr_schedule == "cosine":
         span = max(1, cfg.steps - cfg.warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
     return 1.0
-
-
-def checkpoint_state(pipe: Trainable, optimizer: torch.optim.Optimizer | None, *,
-                     scaler: Any = None, loss_window: tuple[float, int] = (0.0, 0),
-                     world_size: int = 1) -> dict[str, Any]:
-    """Everything a resumed run needs: the trainable's own state (``pipe.state_dict()``: weights,
-    EMA, step, what sampling needs without the data) plus the optimiser, loss scaler, the
-    half-done logging window and the world size."""
-    return {**pipe.state_dict(),
-            "optimizer": optimizer.state_dict() if optimizer is not None else None,
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "loss_window": [float(loss_window[0]), int(loss_window[1])],
-            "world_size": int(world_size)}
 
 
 def fit(pipe: Trainable, cfg: Train, *, run_dir: str | Path | None = None, progress: bool = True,
@@ -92,63 +94,107 @@ class Trainer:
         self.show_progress = progress
         self.losses: list[float] = []
         self.saved_step: int | None = None
+        self.averager: Any = None
 
     # -- set-up -----------------------------------------------------------------------------
     def run(self, *, resume: bool = False, overwrite: bool = False) -> list[float]:
-        cfg, pipe = self.cfg, self.pipe
+        cfg, pipe, run = self.cfg, self.pipe, self.run_dir
+        check_trackers(cfg.log_with)
         acc = self.accelerator = make_accelerator(
-            cfg.mixed_precision, find_unused_parameters=bool(getattr(pipe, "unused_parameters", False)))
+            cfg.mixed_precision, find_unused_parameters=bool(getattr(pipe, "unused_parameters", False)),
+            log_with=[*cfg.log_with, rd.metrics_tracker(run)] if run is not None else [],
+            logging_dir=run / rd.TRACKERS if run is not None else None)
         check_world_size(cfg.num_processes, acc.num_processes, device_type=acc.device.type)
-        self.main = acc.is_main_process
-        run = self.run_dir
-        if run is not None:
-            resume = rd.start_run(run, pipe.run_files(cfg), acc, resume=resume, overwrite=overwrite)
+        self.main, self.precision = acc.is_main_process, Precision(cfg.mixed_precision, acc.device)
+        locked = False
+        fork = [acc.device.index or 0] if acc.device.type == "cuda" else []
+        try:
+            if run is not None:
+                resume = rd.start_run(run, pipe.run_files(cfg), acc, resume=resume, overwrite=overwrite)
+                locked = self.main
+            with torch.random.fork_rng(devices=fork), python_random_kept():
+                self._prepare(rd.load_for_resume(run) if (resume and run is not None) else None, resume)
+                self.signals = guard.StopSignals(enabled=run is not None)
+                try:
+                    with self.signals:
+                        self._loop()
+                finally:
+                    self.progress.close()
+                    for tracker in acc.trackers:
+                        tracker.finish()
+            if run is not None and self.saved_step != pipe.step:
+                self._save(pipe.step)  # nothing was left to train: still leave a loadable run
+            self._finish()
+        finally:
+            if locked:
+                guard.release(run)
+        return self.losses
+
+    def _prepare(self, checkpoint: Path | None, resume: bool) -> None:
+        """Build the optimiser, scheduler and EMA, prepare them, and restore the checkpoint."""
+        acc, cfg, pipe = self.accelerator, self.cfg, self.pipe
         if cfg.ema_decay > 0 and getattr(pipe, "ema", None) is None and hasattr(pipe, "init_ema"):
             pipe.init_ema()
-        state = rd.load_for_resume(run) if (resume and run is not None) else None
-        if state is not None:
-            pipe.load_state_dict(state)
+        saved = self._load_trainable(checkpoint) if checkpoint is not None else None
         modules = pipe.trainable_modules()
         self.first = modules[0]
         self.params = unique_parameters(modules)
         optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if state is not None and state.get("optimizer") is not None:
-            optimizer.load_state_dict(state["optimizer"])
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lr_factor(cfg, k))
         network = torch.compile(self.first) if cfg.compile else None
-        self.model, self.optimizer = acc.prepare(TrainingModel(pipe, network), optimizer)
+        self.model, self.optimizer, self.scheduler = acc.prepare(TrainingModel(pipe, network), optimizer, schedule)
         if getattr(pipe, "ema", None) is not None:
-            pipe.ema.to(acc.device)
-        if state is not None and state.get("scaler") is not None and acc.scaler is not None:
-            acc.scaler.load_state_dict(state["scaler"])
-        window = state.get("loss_window", [0.0, 0]) if state is not None else [0.0, 0]
+            self.averager = averaged_model(pipe.ema.to(acc.device), cfg.ema_decay)
+        self.generators = part_generators(pipe)
+        if checkpoint is not None:
+            try:
+                acc.load_state(str(checkpoint))  # model, optimiser, scheduler (its RNG states are not used)
+            except (RuntimeError, OSError, KeyError) as exc:
+                raise CheckpointError(f"checkpoint {checkpoint} cannot be restored: {exc}") from None
+            schedule.last_epoch -= 1  # the schedule of this run's length at the checkpoint's step
+            schedule.step()
+            if self.precision.scaler is not None and saved.get("scaler"):
+                self.precision.scaler.load_state_dict(saved["scaler"])
+            for name, generator in self.generators.items():
+                if name in saved.get("generators", {}):
+                    generator.set_state(saved["generators"][name])
+        self.saved = saved
+        window = saved["loss_window"] if saved is not None else [0.0, 0]
         self.window_sum = torch.tensor(float(window[0]), device=acc.device)
         self.window_count = int(window[1])
-        if run is not None and self.main:
-            if state is not None or resume:
-                rd.truncate_metrics(run, pipe.step)
-            self.writer = _tensorboard_writer(run)
-        else:
-            self.writer = None
+        if self.run_dir is not None and self.main:
+            if checkpoint is not None or resume:
+                rd.truncate_metrics(self.run_dir, pipe.step)
+            acc.init_trackers("interpgen", config={f"train.{k}": ",".join(v) if isinstance(v, tuple) else v
+                                                   for k, v in attrs.asdict(cfg).items()})
         self.progress = Progress(cfg.steps, start=pipe.step, enabled=self.show_progress and self.main)
-        fork = [acc.device.index or 0] if acc.device.type == "cuda" else []
-        try:
-            with torch.random.fork_rng(devices=fork):
-                self._loop()
-        finally:
-            self.progress.close()
-            if self.writer is not None:
-                self.writer.close()
-        if run is not None and self.saved_step != pipe.step:
-            self._save(pipe.step)  # nothing was left to train: still leave a loadable run
-        self._finish()
-        return self.losses
 
-    def _batches(self):
-        """The data stream of this process, replayed up to ``pipe.step``."""
+    def _load_trainable(self, checkpoint: Path) -> dict[str, Any]:
+        """Load the Trainable's state from ``checkpoint``; return this process's trainer state."""
+        acc = self.accelerator
+        model = checkpoint / rd.MODEL
+        try:
+            self.pipe.load_state_dict(read_state(checkpoint / "trainable.safetensors",
+                                                 model=model if model.exists() else None))
+        except (CheckpointError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {checkpoint}: {exc}") from None
+        mine = checkpoint / trainer_file(acc.process_index)
+        saved = read_state(mine) if mine.is_file() else read_state(checkpoint / trainer_file(0))
+        if saved["world_size"] != acc.num_processes:
+            raise CheckpointError(f"checkpoint {checkpoint} was saved by {saved['world_size']} processes; resume it "
+                                  f"with as many (this launch has {acc.num_processes}; train.num_processes)")
+        return saved
+
+    def _batches(self) -> batch_stream:
+        """The data stream of this process at ``pipe.step``: restored from the checkpoint when the
+        stream can say where it is, replayed from the start otherwise."""
         acc, cfg = self.accelerator, self.cfg
         generator = torch.Generator().manual_seed(cfg.seed)
         stream = batch_stream(self.pipe.data, cfg.batch_size, generator=generator,
                               shard=(acc.process_index, acc.num_processes))
+        if self.saved is not None and stream.stateful and self.saved.get("data") is not None:
+            stream.load_state_dict(self.saved["data"])
+            return stream
         for _ in range(self.pipe.step * cfg.grad_accumulation):
             next(stream)
         return stream
@@ -158,10 +204,15 @@ class Trainer:
         """Train to ``cfg.steps``; with a coupling that pairs ahead (interpgen.train.pair_ahead) the
         next batch is paired in a worker thread, stopped when the loop ends."""
         cfg, pipe = self.cfg, self.pipe
-        stream = self._batches()
+        stream = source = self._batches()
+        capture = (lambda: {"data": source.state_dict(), "generators": {k: g.get_state() for k, g in
+                                                                        self.generators.items()}})
+        self.capture = capture if (source.stateful or self.generators) else (lambda: None)
         if cfg.pair_ahead and getattr(pipe, "pairs_ahead", lambda: False)():
             stream = PairAhead(stream, pipe.prior, pipe.coupling, seed=cfg.seed, rank=self.accelerator.process_index,
-                               start_step=pipe.step, micro=cfg.grad_accumulation, device=self.accelerator.device)
+                               start_step=pipe.step, micro=cfg.grad_accumulation, device=self.accelerator.device,
+                               capture=self.capture)
+            self.capture = lambda: stream.captured
         try:
             self._steps(stream)
         finally:
@@ -170,35 +221,41 @@ class Trainer:
 
     def _steps(self, stream: Iterator[Batch]) -> None:
         acc, cfg, pipe = self.accelerator, self.cfg, self.pipe
-        model, optimizer = self.model, self.optimizer
-        # Without a loss scaler, step the wrapped optimiser itself: accelerate 1.15's wrapper
-        # looks up an optional package twice per step (an uncached importlib search, ~1 ms)
-        # and adds nothing else for DDP on CPU or GPU.
-        stepper = optimizer.optimizer if acc.scaler is None else optimizer
+        model, scaler, autocast = self.model, self.precision.scaler, self.precision.autocast
+        # Step the optimiser itself: accelerate 1.15's wrapper looks up an optional package
+        # twice per step (an uncached importlib search, ~1 ms) and adds nothing here.
+        stepper, schedule = self.optimizer.optimizer, self.scheduler.scheduler
         noise = torch.Generator(device=acc.device)
         rank, micro = acc.process_index, cfg.grad_accumulation
         model.train()
         stepper.zero_grad(set_to_none=True)
         for step in range(pipe.step, cfg.steps):
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(cfg, step)
             noise.manual_seed(derived_seed(cfg.seed, rank, step, NOISE_STREAM))
-            _seed_global(derived_seed(cfg.seed, rank, step, GLOBAL_STREAM), acc.device)
+            seed_global(derived_seed(cfg.seed, rank, step, GLOBAL_STREAM), acc.device)
             total = torch.zeros((), device=acc.device)
             for i in range(micro):
                 batch = move_batch(next(stream), acc.device)
                 sync = contextlib.nullcontext() if i == micro - 1 else acc.no_sync(model)
                 with sync:
-                    loss = model(batch, noise)
-                    acc.backward(loss / micro if micro > 1 else loss)
+                    with autocast():
+                        loss = model(batch, noise)
+                    part = loss / micro if micro > 1 else loss
+                    acc.backward(scaler.scale(part) if scaler is not None else part)
                 total = total + loss.detach().float()
             total = total / micro
             norm = self._grad_norm()
             self._check_finite(step, total, norm)
-            stepper.step()
+            self.lr = stepper.param_groups[0]["lr"]
+            if scaler is not None:
+                scaler.step(stepper)
+                scaler.update()
+            else:
+                stepper.step()
             stepper.zero_grad(set_to_none=True)
-            if getattr(pipe, "ema", None) is not None:
-                update_ema(pipe.ema, self.first, ema_decay_at(cfg.ema_decay, step))
+            schedule.step()
+            if self.averager is not None:
+                self.averager.multi_avg_fn.step = step
+                self.averager.update_parameters(self.first)
             pipe.step = step + 1
             self.window_sum += total
             self.window_count += 1
@@ -208,12 +265,13 @@ class Trainer:
         """The global gradient norm (the same on every process after DDP's all-reduce); clips
         to ``grad_clip`` when it is > 0. None in one process without clipping or fp16, where
         nothing needs it: the loss check and the weight check before saving suffice there."""
-        acc = self.accelerator
+        acc, scaler = self.accelerator, self.precision.scaler
+        if scaler is not None:
+            scaler.unscale_(self.optimizer.optimizer)
         if self.cfg.grad_clip > 0:
             return acc.clip_grad_norm_(self.params, self.cfg.grad_clip)
-        if acc.num_processes == 1 and acc.scaler is None:
+        if acc.num_processes == 1 and scaler is None:
             return None
-        acc.unscale_gradients()
         grads = [p.grad for p in self.params if p.grad is not None]
         return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=acc.device)
 
@@ -222,8 +280,7 @@ class Trainer:
         all-reduce, so every process sees the same verdict and stops at the same step (with
         fp16 an overflowing gradient is the loss scaler's business: it skips that step)."""
         acc = self.accelerator
-        fp16 = acc.scaler is not None
-        if fp16:
+        if self.precision.scaler is not None:
             loss_all = acc.reduce(loss.reshape(1), "sum")
             values = torch.stack([loss.reshape(()), loss_all.reshape(()), norm.float().reshape(())]).tolist()
             bad = not math.isfinite(values[1])
@@ -258,14 +315,26 @@ class Trainer:
     def _after_step(self, norm: torch.Tensor | None) -> None:
         cfg, step = self.cfg, self.pipe.step
         last = step == cfg.steps
-        if self.progress.wants_loss():
-            self.progress.tick(step, float(self.window_sum) / max(self.window_count, 1))
-        if step % cfg.log_every == 0 or last:
+        logs = step % cfg.log_every == 0 or last
+        wants = not logs and self.progress.wants_loss(step)
+        self.progress.tick(step, float(self.window_sum) / max(self.window_count, 1) if wants else None)
+        if logs:
             self._log(step, float(norm) if norm is not None else None)
         if self.run_dir is None:
             return
-        if step % cfg.checkpoint_every == 0 or last:
+        stop = self._stop_requested()
+        if step % cfg.checkpoint_every == 0 or last or (stop and self.saved_step != step):
             self._save(step)
+        if stop:
+            raise TrainingInterrupted(stop, step, rd.checkpoint_path(self.run_dir, step))
+
+    def _stop_requested(self) -> str | None:
+        """The signal that asks to stop, agreed by all processes (so all save the same step)."""
+        received = self.signals.received
+        if self.accelerator.num_processes == 1:
+            return received
+        code = torch.tensor([{"SIGINT": 1, "SIGTERM": 2}.get(received or "", 0)], device=self.accelerator.device)
+        return {1: "SIGINT", 2: "SIGTERM"}.get(int(self.accelerator.gather(code).max()))
 
     def _window_mean_sum(self) -> float:
         """The window's loss sum, averaged over processes (a collective: every process calls it)."""
@@ -282,26 +351,24 @@ class Trainer:
         if not (self.main and self.run_dir is not None):
             return
         acc, cfg = self.accelerator, self.cfg
-        record = {"step": step, "loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
-                  **({"grad_norm": grad_norm} if grad_norm is not None else {}), "steps_per_second": rate,
+        values = {"loss": loss, "lr": self.lr, "grad_norm": grad_norm, "steps_per_second": rate,
                   "samples_per_second": (rate * cfg.batch_size * cfg.grad_accumulation * acc.num_processes
                                          if rate is not None else None)}
-        rd.append_metrics(self.run_dir, record)
-        if self.writer is not None:
-            for key in ("loss", "lr", "grad_norm", "steps_per_second"):
-                if record.get(key) is not None:
-                    self.writer.add_scalar(f"train/{key}", record[key], step)
-        self._event("log", step, record)
+        values = {k: v for k, v in values.items() if v is not None}
+        acc.log(values, step=step)  # metrics.jsonl and the trackers of train.log_with
+        self._event("log", step, {"step": step, **values})
 
     def _save(self, step: int) -> None:
         self.saved_step = step
         self._check_weights(step)
-        window = (self._window_mean_sum(), self.window_count)
-        if not self.main:
-            return
-        state = checkpoint_state(self.pipe, self.optimizer, scaler=self.accelerator.scaler, loss_window=window,
-                                 world_size=self.accelerator.num_processes)
-        rd.save_checkpoint(self.run_dir, step, state, keep=self.cfg.keep_checkpoints)
+        acc, scaler = self.accelerator, self.precision.scaler
+        window = [self._window_mean_sum(), self.window_count]
+        trainer = {"step": step, "world_size": acc.num_processes, "loss_window": window,
+                   "scaler": scaler.state_dict() if scaler is not None else None,
+                   **(self.capture() or {"data": None, "generators": {}})}
+        trainable = self.pipe.state_dict() if self.main else {}
+        model = acc.unwrap_model(self.model).state_dict() if self.main else {}
+        rd.save_checkpoint(acc, self.run_dir, step, trainable, trainer, model=model, keep=self.cfg.keep_checkpoints)
         self._event("checkpoint", step)
 
     def _event(self, kind: str, step: int, record: dict[str, Any] | None = None) -> None:
@@ -319,6 +386,7 @@ class Trainer:
         digest = weights_digest(self.pipe.trainable_modules())
         digests = gather_object([digest]) if acc.num_processes > 1 else [digest]
         if self.main and self.run_dir is not None:
+            rd.export_weights(self.run_dir, self.pipe.state_dict())
             rd.atomic_write_bytes(self.run_dir / rd.PROCESSES, json.dumps(
                 {"world_size": acc.num_processes, "step": self.pipe.step, "weights_sha256": digests},
                 indent=2).encode())
@@ -327,20 +395,3 @@ class Trainer:
                                 f"(SHA-256 {', '.join(d[:12] for d in digests)}): they did not train in sync")
         self._event("end", self.pipe.step)
         acc.wait_for_everyone()
-
-
-def _seed_global(seed: int, device: torch.device) -> None:
-    """Seed torch's global CPU generator (and the training GPU's). Not ``torch.manual_seed``:
-    that also queues lazy seeds for every other backend and formats a stack trace each time."""
-    torch.default_generator.manual_seed(seed)
-    if device.type == "cuda":
-        torch.cuda.default_generators[device.index or 0].manual_seed(seed)
-
-
-def _tensorboard_writer(run: Path) -> Any:
-    """A TensorBoard SummaryWriter in ``run/tensorboard`` when tensorboard is installed."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(log_dir=str(run / rd.TENSORBOARD))

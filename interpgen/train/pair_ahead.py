@@ -16,7 +16,7 @@ tells the loss not to pair again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -32,12 +32,17 @@ class PairAhead:
 
     ``start_step`` is the training step of the first batch and ``micro`` the micro-batches per
     step (gradient accumulation); ``threaded=False`` does the same work in the calling thread
-    (the tests hold the two equal). Call :meth:`close` when done.
+    (the tests hold the two equal). ``capture`` (optional) is called after each batch is served,
+    while the worker is idle, and its result kept in ``captured``: the state of the data stream
+    and the coupling's generators as of the batches served, for a checkpoint. Call :meth:`close`
+    when done.
     """
 
     def __init__(self, stream: Iterator[Batch], prior: Any, coupling: Any, *, seed: int, rank: int,
-                 start_step: int, micro: int, device: torch.device | str, threaded: bool = True):
+                 start_step: int, micro: int, device: torch.device | str, threaded: bool = True,
+                 capture: Callable[[], Any] | None = None):
         self.stream, self.prior, self.coupling = stream, prior, coupling
+        self.capture, self.captured = capture, capture() if capture is not None else None
         self.seed, self.rank, self.micro = seed, rank, micro
         self.device = torch.device(device)
         self.index = start_step * micro  # micro-batches served so far, counted from step 0
@@ -64,10 +69,13 @@ class PairAhead:
     def __next__(self) -> Batch:
         if self.executor is None:
             batch = self._pair(self.index)
+            self.captured = self.capture() if self.capture is not None else None
         else:
             if self.pending is None:
                 self.pending = self.executor.submit(self._pair, self.index)
             batch = self.pending.result()  # re-raises the worker's error here
+            if self.capture is not None:
+                self.captured = self.capture()
             self.pending = self.executor.submit(self._pair, self.index + 1)
         self.index += 1
         return batch

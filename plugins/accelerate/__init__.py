@@ -29,11 +29,12 @@ class AccelerateTrainer:
         return fit(pipe, train, run_dir=run_dir, progress=progress, resume=resume, overwrite=overwrite)
 
     def load_state(self, run_dir: str | Path, checkpoint: str | Path | None = None) -> dict[str, Any]:
-        """The state a run directory's newest (or the named) checkpoint holds, checked and read
-        without executing anything in the file (``weights_only``)."""
-        from interpgen.train import latest_checkpoint, load_checkpoint
+        """The state the named checkpoint (a checkpoint folder or an exported ``.safetensors`` file)
+        holds, else the run's newest checkpoint, else its ``weights.safetensors``: checked against
+        its SHA-256 and read from safetensors files, so nothing in them is unpickled or executed."""
+        from interpgen.train import load_run
 
-        return load_checkpoint(Path(checkpoint) if checkpoint is not None else latest_checkpoint(Path(run_dir)))
+        return load_run(Path(run_dir), checkpoint)
 
 
 @hookimpl
