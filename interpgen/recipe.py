@@ -22,9 +22,6 @@ from interpgen.registry import Registry
 from interpgen.validators import (finite_float, nonnegative_float, nonnegative_int, one_of, positive_float,
                                   positive_int, unit_interval_open_right)
 
-LR_SCHEDULES = ("constant", "cosine")
-MIXED_PRECISIONS = ("no", "bf16", "fp16")
-
 
 @attrs.frozen(kw_only=True)
 class Train:
@@ -38,13 +35,13 @@ class Train:
     seed: int = attrs.field(default=0, validator=nonnegative_int)
     weight_decay: float = attrs.field(default=0.0, validator=nonnegative_float)
     warmup_steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    lr_schedule: str = attrs.field(default="constant", validator=one_of(*LR_SCHEDULES))
+    lr_schedule: str = attrs.field(default="constant", validator=one_of("constant", "cosine"))
     grad_clip: float = attrs.field(default=1.0, validator=nonnegative_float)  # 0 turns clipping off
     ema_decay: float = attrs.field(default=0.999, validator=unit_interval_open_right)  # 0 turns EMA off
     log_every: int = attrs.field(default=100, validator=positive_int)
     checkpoint_every: int = attrs.field(default=1000, validator=positive_int)
     keep_checkpoints: int = attrs.field(default=2, validator=positive_int)
-    mixed_precision: str = attrs.field(default="no", validator=one_of(*MIXED_PRECISIONS))
+    mixed_precision: str = attrs.field(default="no", validator=one_of("no", "bf16", "fp16"))
     grad_accumulation: int = attrs.field(default=1, validator=positive_int)
     compile: bool = False
     sample_every: int = attrs.field(default=1000, validator=nonnegative_int)  # pictures; 0: only at the end
