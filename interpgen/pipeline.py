@@ -311,7 +311,7 @@ class Pipeline:
             raise CheckpointError(f"the checkpoint does not fit this model: {' '.join(first[:3])}") from None
         if state.get("data_affine") is not None:
             self.data_affine = tuple(state["data_affine"])
-        self.data_range = state.get("data_range", self.data_range)
+        self.data_range = tuple(state.get("data_range") or ()) or self.data_range
         self.step = int(state["step"])
 
     def run_files(self, train: Train | None = None) -> dict[str, str]:
