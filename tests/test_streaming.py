@@ -288,3 +288,19 @@ def test_training_on_a_stream_resumes_to_the_same_weights(png_shards, tmp_path):
     second.fit(train(6), run_dir=tmp_path / "split", progress=False, resume=True)
     for a, b in zip(whole.network.parameters(), second.network.parameters()):
         assert torch.equal(a, b)
+
+
+def test_a_corrupt_image_in_an_image_folder_fails_train_with_one_line(tmp_path, capsys):
+    from interpgen.cli import main
+
+    for i in range(8):
+        Image.fromarray(np.full((6, 6), i * 30, np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (tmp_path / "r.toml").write_text('[data]\nname = "image_folder"\npath = "."\nmode = "L"\n'
+                                     '[train]\nsteps = 2\nbatch_size = 4\n')
+    for streaming in ("false", "true"):
+        code = main(["train", str(tmp_path / "r.toml"), "--output", str(tmp_path / f"run_{streaming}"),
+                     "--set", f"data.streaming={streaming}"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert f"cannot read image {tmp_path / '3.png'}: UnidentifiedImageError" in err
