@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     info = encode_dataset(dataset, autoencoder, Path(args.output), describe=describe, batch_size=args.batch_size,
                           rows_per_group=args.rows_per_group, rows_per_file=args.rows_per_file, seed=args.seed,
                           device=args.device, overwrite=args.overwrite)
-    out = Path(args.output)
+    out = Path(args.output).resolve()
     counts = ", ".join(f"{part} {v['rows']} rows in {v['files']} file(s)" for part, v in info["parts"].items())
     print(f"wrote {out}: latents of shape {tuple(info['latent_shape'])}; {counts} ({info['seconds']:.1f} s)")
     table = [f'name = "shards"', f'path = "{out / "train"}"']

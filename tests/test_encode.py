@@ -1,0 +1,100 @@
+"""``interpgen encode`` (plugins/encode): a data set encoded by a frozen autoencoder into Parquet
+shards that the ``shards`` data set streams; the latents are the encoder's means, every row once,
+labels kept, the held-out part kept apart; bad input is one message and exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+import interpgen as ig
+from interpgen.cli import main
+
+TRAIN = ig.Train(steps=2, batch_size=16, log_every=2, checkpoint_every=2, sample_every=0, pictures=False)
+
+
+@pytest.fixture(scope="module")
+def ae_run(tmp_path_factory):
+    """A run on digits with a frozen conv autoencoder (latents (2, 4, 4))."""
+    run = tmp_path_factory.mktemp("encode") / "run"
+    pipe = ig.Pipeline(data=ig.part("dataset", "digits", holdout=0.25),
+                       autoencoder=ig.part("autoencoder", "conv", channels=8, latent_channels=2),
+                       network=ig.part("network", "mlp", hidden=16, depth=1))
+    pipe.fit(TRAIN, run_dir=run, progress=False)
+    return run, pipe
+
+
+def _rows(x: torch.Tensor, labels: torch.Tensor) -> list[tuple]:
+    return sorted((int(y), *(round(v, 4) for v in row)) for y, row in zip(labels.tolist(), x.flatten(1).tolist()))
+
+
+def test_encode_writes_the_latent_means_of_every_row(ae_run, tmp_path, capsys):
+    run, pipe = ae_run
+    out = tmp_path / "latents"
+    assert main(["encode", str(run), "--output", str(out), "--rows-per-group", "100", "--rows-per-file", "700"]) == 0
+    printed = capsys.readouterr().out
+    assert f'path = "{out / "train"}"' in printed and f'heldout_path = "{out / "heldout"}"' in printed
+    info = json.loads((out / "encode.json").read_text())
+    assert info["latent_shape"] == [2, 4, 4] and info["parts"]["train"]["rows"] == 1348
+    assert info["parts"]["heldout"]["rows"] == 449 and info["parts"]["train"]["files"] == 2
+    meta = json.loads(pq.ParquetFile(out / "train" / "part-00000.parquet").schema_arrow.metadata[b"interpgen"])
+    assert meta["event_shape"] == [2, 4, 4] and meta["num_classes"] == 10 and meta["noise_scale"] > 0
+    source = ig.registry().create("dataset", "shards", ig.part(
+        "dataset", "shards", path=str(out / "train"), heldout_path=str(out / "heldout"), label_column="label"))
+    assert source.event_shape == (2, 4, 4) and source.num_classes == 10 and source.data_affine() is None
+    data = pipe.data
+    for part in ("train", "heldout"):
+        x, labels = data.take(part)
+        with torch.no_grad():
+            mean, _ = pipe.autoencoder.eval().encode(x)
+        z, z_labels = source.take(part)
+        assert _rows(z, z_labels) == _rows(mean, labels)  # the same rows, in another order
+    first = source.take("train", torch.arange(20))[1]
+    assert not torch.equal(first, data.take("train", torch.arange(20))[1])  # written shuffled
+
+
+def test_encode_from_a_recipe_file_and_training_on_the_shards(ae_run, tmp_path):
+    run, _ = ae_run
+    torch.save({"autoencoder": ig.Pipeline.load(run).autoencoder.state_dict()}, tmp_path / "ae.pt")
+    (tmp_path / "ae.toml").write_text('[data]\nname = "digits"\nholdout = 0.25\n'
+                                      '[autoencoder]\nname = "pretrained"\ncheckpoint = "ae.pt"\n'
+                                      'autoencoder = { name = "conv", channels = 8, latent_channels = 2 }\n')
+    assert main(["encode", str(tmp_path / "ae.toml"), "--output", str(tmp_path / "z"), "--seed", "3"]) == 0
+    pipe = ig.Pipeline(data=ig.part("dataset", "shards", path=str(tmp_path / "z" / "train"),
+                                    heldout_path=str(tmp_path / "z" / "heldout"), label_column="label",
+                                    num_workers=1),
+                       network=ig.part("network", "mlp", hidden=16, depth=1))
+    losses = pipe.fit(TRAIN, progress=False)
+    assert len(losses) == 1 and torch.isfinite(torch.tensor(losses)).all()
+    assert pipe.sample(3).x.shape == (3, 2, 4, 4)
+
+
+def test_encode_bad_input_is_one_message(ae_run, tmp_path, capsys):
+    run, _ = ae_run
+    assert main(["encode", str(tmp_path / "nothing"), "--output", str(tmp_path / "o")]) == 2
+    assert "is neither a run directory nor a recipe file" in capsys.readouterr().err
+    (tmp_path / "exists").mkdir()
+    assert main(["encode", str(run), "--output", str(tmp_path / "exists")]) == 2
+    assert "exists; choose another --output or pass --overwrite" in capsys.readouterr().err
+    (tmp_path / "moons.toml").write_text('[data]\nname = "moons"\n')
+    assert main(["encode", str(tmp_path / "moons.toml"), "--output", str(tmp_path / "o")]) == 2
+    assert "encode needs a finite data set with take()" in capsys.readouterr().err
+    assert main(["encode", str(run), "--output", str(tmp_path / "o"), "--batch-size", "0"]) == 2
+    assert "--batch-size must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.encoding"))
+
+
+def test_the_identity_autoencoder_writes_model_space_rows_with_the_data_affine(tmp_path):
+    (tmp_path / "faces.toml").write_text('[data]\nname = "faces"\nholdout = 10\n')
+    assert main(["encode", str(tmp_path / "faces.toml"), "--output", str(tmp_path / "f")]) == 0
+    source = ig.registry().create("dataset", "shards", ig.part(
+        "dataset", "shards", path=str(tmp_path / "f" / "train"), heldout_path=str(tmp_path / "f" / "heldout")))
+    faces = ig.registry().create("dataset", "faces", ig.part("dataset", "faces", holdout=10))
+    for got, want in zip(source.data_affine(), faces.data_affine()):
+        assert torch.equal(got, want)
+    assert source.part_size("train") == 90 and source.part_size("heldout") == 10
+    assert sorted(map(tuple, source.take("heldout")[0].flatten(1).tolist())) == \
+        sorted(map(tuple, faces.take("heldout")[0].flatten(1).tolist()))
