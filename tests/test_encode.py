@@ -5,6 +5,7 @@ labels kept, the held-out part kept apart; bad input is one message and exit 2."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -98,3 +99,22 @@ def test_the_identity_autoencoder_writes_model_space_rows_with_the_data_affine(t
     assert source.part_size("train") == 90 and source.part_size("heldout") == 10
     assert sorted(map(tuple, source.take("heldout")[0].flatten(1).tolist())) == \
         sorted(map(tuple, faces.take("heldout")[0].flatten(1).tolist()))
+
+
+def test_the_streamed_faces_recipe_trains_on_the_encoded_faces(tmp_path, registry):
+    import tomllib
+
+    from interpgen.recipe import dump_recipe, load_recipe, structure_recipe
+
+    recipes = Path(__file__).resolve().parents[1] / "recipes"
+    out = tmp_path / "faces_shards"
+    assert main(["encode", str(recipes / "images" / "faces.toml"), "--output", str(out)]) == 0
+    assert main(["train", str(recipes / "images" / "faces_streamed.toml"), "--output", str(tmp_path / "run"),
+                 "--set", f'data.path="{out / "train"}"', "--set", f'data.heldout_path="{out / "heldout"}"',
+                 "--set", "train.steps=2", "--set", "train.batch_size=8", "--set", "train.pictures=false",
+                 "--set", "train.log_every=1"]) == 0
+    assert ig.Pipeline.load(tmp_path / "run").event_shape == (1, 24, 24)
+    for name in ("images/faces_streamed", "images/imagenet64", "lsi/imagenet64_lsi"):
+        recipe = load_recipe(recipes / f"{name}.toml", registry)
+        assert structure_recipe(tomllib.loads(dump_recipe(recipe, registry)), registry) == recipe
+        assert recipe.data.num_workers in (2, 8)
