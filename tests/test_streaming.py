@@ -195,6 +195,20 @@ def test_datasets_arrow_and_image_struct_shards(tmp_path, digit_pixels):
     assert len(list((tmp_path / "saved").glob("*.arrow"))) > 1
 
 
+def test_arrow_ipc_file_format_shards(tmp_path):
+    x = np.arange(60, dtype=np.float64).reshape(20, 3)
+    table = pa.table({"x": pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), 3),
+                      "y": pa.array(np.arange(20) % 4)})
+    with pa.ipc.new_file(str(tmp_path / "a.arrow"), table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=6):
+            writer.write_batch(batch)
+    source = build(path=str(tmp_path / "a.arrow"), label_column="y", num_classes=4, holdout=0, shuffle_window=5)
+    rows, labels = source.take("train")
+    assert torch.equal(rows, torch.from_numpy(x).float()) and torch.equal(labels, torch.arange(20) % 4)
+    stream = batch_stream(source, 10, generator=gen(1))
+    assert sorted(_ids(torch.cat([next(stream).x1 for _ in range(2)]))) == list(range(0, 60, 3))
+
+
 def test_heldout_path_and_column_choice(id_shards, tmp_path):
     single = tmp_path / "held.parquet"
     pq.write_table(pa.table({"x": pa.FixedSizeListArray.from_arrays(pa.array(np.full(30, 7.0, np.float32)), 3)}),

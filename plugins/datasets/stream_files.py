@@ -100,11 +100,10 @@ class ShardFiles:
 
         with open(file, "rb") as handle:
             magic = handle.read(len(_ARROW_FILE_MAGIC))
-        if magic == _ARROW_FILE_MAGIC:
-            with pa.OSFile(str(file)) as source:
+        with pa.memory_map(str(file)) as source:  # batch bodies are mapped, not read
+            if magic == _ARROW_FILE_MAGIC:
                 reader = pa.ipc.open_file(source)
                 return reader.schema, [(reader.get_batch(i).num_rows, -1) for i in range(reader.num_record_batches)]
-        with pa.memory_map(str(file)) as source:
             messages = pa.ipc.MessageReader.open_stream(source)
             schema, parts = None, []
             while True:

@@ -160,6 +160,8 @@ class StreamIterator:
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ValueError(f"not the state of a streamed data set (format {STATE_FORMAT!r} expected), got "
                              f"{str(state)[:80]}")
+        if not all(isinstance(state.get(key), kind) for key, kind in (("rows", int), ("seed", int), ("fingerprint", str))):
+            raise ValueError(f"the stream state {str(state)[:80]} lacks rows, seed or fingerprint")
         if state["fingerprint"] != self.fingerprint:
             raise ValueError("the data set is not the one the state was saved with (its files, their row counts "
                              "or the data parameters changed), so the stream cannot resume exactly")
