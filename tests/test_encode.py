@@ -13,6 +13,7 @@ import torch
 
 import interpgen as ig
 from interpgen.cli import main
+from interpgen.train.batches import batch_stream
 
 TRAIN = ig.Train(steps=2, batch_size=16, log_every=2, checkpoint_every=2, sample_every=0, pictures=False)
 
@@ -53,6 +54,14 @@ def test_encode_writes_the_latent_means_of_every_row(ae_run, tmp_path, capsys):
             mean, _ = pipe.autoencoder.eval().encode(x)
         z, z_labels = source.take(part)
         assert _rows(z, z_labels) == _rows(mean, labels)  # the same rows, in another order
+    noisy = [ig.registry().create("dataset", "shards", ig.part(
+        "dataset", "shards", path=str(out / "train"), label_column="label", encoder_noise=True, num_workers=w))
+        for w in (0, 1)]
+    plain = next(batch_stream(source, 64, generator=torch.Generator().manual_seed(0))).x1
+    drawn = [next(batch_stream(s, 64, generator=torch.Generator().manual_seed(0))).x1 for s in noisy]
+    assert torch.equal(drawn[0], drawn[1])  # the noise belongs to the stream position, not the worker
+    xi = (drawn[0] - plain) / meta["noise_scale"]
+    assert abs(float(xi.mean())) < 0.1 and 0.9 < float(xi.std()) < 1.1
     first = source.take("train", torch.arange(20))[1]
     assert not torch.equal(first, data.take("train", torch.arange(20))[1])  # written shuffled
 
@@ -70,7 +79,10 @@ def test_encode_from_a_recipe_file_and_training_on_the_shards(ae_run, tmp_path):
                        network=ig.part("network", "mlp", hidden=16, depth=1))
     losses = pipe.fit(TRAIN, progress=False)
     assert len(losses) == 1 and torch.isfinite(torch.tensor(losses)).all()
-    assert pipe.sample(3).x.shape == (3, 2, 4, 4)
+    latents = pipe.sample(3).x
+    assert latents.shape == (3, 2, 4, 4)
+    source = ig.Pipeline.load(run)  # the run the autoencoder came from decodes the samples (docs/data.md)
+    assert source.to_data_space(source.decode(latents)).shape == (3, 1, 8, 8)
 
 
 def test_encode_bad_input_is_one_message(ae_run, tmp_path, capsys):

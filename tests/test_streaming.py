@@ -221,6 +221,8 @@ def test_heldout_path_and_column_choice(id_shards, tmp_path):
     with pytest.raises(ValueError, match=r"cannot have shape \(2, 2\)"):
         build(path=str(id_shards), shape=[2, 2])
     assert build(path=str(id_shards), shape=[3, 1], holdout=0).event_shape == (3, 1)
+    with pytest.raises(ValueError, match="encoder_noise needs the noise scale in the shards' interpgen metadata"):
+        build(path=str(id_shards), encoder_noise=True)
 
 
 def test_streamed_image_folder_matches_the_in_memory_one(tmp_path, digit_pixels):

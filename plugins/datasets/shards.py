@@ -75,6 +75,9 @@ class Shards(StreamOptions):
     flip: bool = attrs.field(default=False, validator=_bool)
     #: Arrays: the shape of one example, when the shards store them flat.
     shape: tuple[int, ...] | None = attrs.field(default=None, converter=_shape, validator=_check_shape)
+    #: Latent shards (interpgen encode): add the encoder noise c xi (c from the metadata) to every
+    #: training row, as the frozen encoder would at every step (math.md 4.3).
+    encoder_noise: bool = attrs.field(default=False, validator=_bool)
     #: Shards of held-out rows (e.g. what interpgen encode writes); then nothing else is held out.
     heldout_path: str | None = attrs.field(default=None, validator=optional_name)
     #: Rows held out of path's shards: a fraction or a count; None: 0.1, or 0 with heldout_path.
@@ -178,8 +181,14 @@ def build_shards(params: Shards, *, root: Path | None = None, **context: Any) ->
         affine = image_affine(shape)
     else:
         affine = _stored_affine(train.files.schema, shape)
-    return StreamSource(train, heldout, affine=affine, flip=params.flip, num_workers=params.num_workers,
-                        fingerprint=fingerprint("shards", layouts, attrs.asdict(params, filter=_stream_fields)),
+    noise = 0.0
+    if params.encoder_noise:
+        noise = schema_metadata(train.files.schema, "interpgen").get("noise_scale")
+        if not isinstance(noise, (int, float)) or isinstance(noise, bool) or noise < 0:
+            raise ValueError(f"{where}: encoder_noise needs the noise scale in the shards' interpgen metadata "
+                             f"(what interpgen encode writes for a fixed noise scale), found {noise!r}")
+    return StreamSource(train, heldout, affine=affine, flip=params.flip, noise=noise,
+                        num_workers=params.num_workers, fingerprint=fingerprint("shards", layouts, attrs.asdict(params, filter=_stream_fields)),
                         where=where)
 
 

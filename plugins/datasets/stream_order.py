@@ -15,6 +15,8 @@ reading what comes before it (exact resume in O(1)) and memory does not grow wit
   each window (seed ``(seed, e, w)``): a block shuffle whose memory is one window. Stream
   position ``p`` is row ``p mod T`` of epoch ``p div T``; epochs follow each other without a gap.
 * **Flips**: the row at position ``p`` is mirrored when bit 33 of ``hash(seed, p)`` is set.
+* **Encoder noise** (latent shards): the row at position ``p`` gets ``c xi`` with ``xi ~ N(0, I)``
+  drawn from a generator seeded by ``(seed, p)``.
 
 Seeds are mixed with SplitMix64 (Steele, Lea and Flood, OOPSLA 2014), so streams of different
 ``(seed, epoch, window)`` are unrelated.
@@ -32,7 +34,7 @@ from .split import heldout_count
 
 _MASK = (1 << 64) - 1
 #: Tags that keep the seeds of the different uses apart.
-HOLD, EPOCH, WINDOW, FLIP = 1, 2, 3, 4
+HOLD, EPOCH, WINDOW, FLIP, NOISE = 1, 2, 3, 4, 5
 
 
 def _splitmix(x: int) -> int:
@@ -63,6 +65,15 @@ def hash_positions(seed: int, positions: np.ndarray) -> np.ndarray:
 def flips(seed: int, positions: np.ndarray) -> np.ndarray:
     """Whether the row at each stream position is mirrored (probability 1/2 each)."""
     return ((hash_positions(mix(seed, FLIP), positions) >> np.uint64(33)) & np.uint64(1)).astype(bool)
+
+
+def normal_rows(seed: int, positions: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard normal draws of ``shape`` for each stream position (float32)."""
+    out = torch.empty((len(positions), *shape))
+    generator = torch.Generator()
+    for i, p in enumerate(positions.tolist()):
+        out[i] = torch.randn(shape, generator=generator.manual_seed(mix(seed, NOISE, p)))
+    return out
 
 
 def _permutation(n: int, seed: int) -> np.ndarray:

@@ -33,7 +33,7 @@ from interpgen.tensors import check_shard
 
 from .images import pixel_affine
 from .stream_files import ImageFiles, ShardFiles
-from .stream_order import Order, flips
+from .stream_order import Order, flips, normal_rows
 from .stream_rows import RowDecoder, UnitRows, unit_rows_from_table
 
 #: Marks the state of a stream in a checkpoint.
@@ -82,8 +82,9 @@ class Producer(torch.utils.data.IterableDataset):
     """Batch ``k`` of one process from global stream positions; iterating yields batches from
     ``start`` on (in a DataLoader worker ``j`` of ``w``: ``start + j``, ``start + j + w``, ...)."""
 
-    def __init__(self, data: StreamData, batch_size: int, seed: int, shard: tuple[int, int], flip: bool):
-        self.data, self.batch_size, self.seed, self.flip = data, batch_size, seed, flip
+    def __init__(self, data: StreamData, batch_size: int, seed: int, shard: tuple[int, int], flip: bool,
+                 noise: float = 0.0):
+        self.data, self.batch_size, self.seed, self.flip, self.noise = data, batch_size, seed, flip, noise
         self.index, self.count = shard
         self.start = 0
         self._cache: dict[int, UnitRows] = {}
@@ -99,6 +100,8 @@ class Producer(torch.utils.data.IterableDataset):
         if self.flip:
             mask = torch.from_numpy(flips(self.seed, positions))
             x[mask] = x[mask].flip(-1)
+        if self.noise:
+            x += self.noise * normal_rows(self.seed, positions, tuple(x.shape[1:]))
         return x, labels
 
     def __iter__(self):
@@ -186,11 +189,13 @@ class StreamSource:
     ``train`` serves :meth:`batches`; the held-out part (``heldout = (data, part)``: by default
     the held-out rows of ``train``'s own order; or other files, whose ``"train"`` rows are all
     held out) serves :meth:`reference`. Both parts serve :meth:`take`. ``affine`` is the data's
-    ``(shift, scale)``; ``flip`` mirrors training rows along their last axis.
+    ``(shift, scale)``; ``flip`` mirrors training rows along their last axis; ``noise = c`` adds
+    ``c xi`` to every training row (the encoder noise of latent shards, math.md 4.3).
     """
 
     def __init__(self, train: StreamData, heldout: tuple[StreamData, str] | None = None, *,
-                 affine: tuple[Tensor, Tensor] | None = None, flip: bool = False, num_workers: int = 0,
+                 affine: tuple[Tensor, Tensor] | None = None, flip: bool = False, noise: float = 0.0,
+                 num_workers: int = 0,
                  fingerprint: str = "", where: str = "streamed data"):
         self._parts = {"train": (train, "train"), "heldout": heldout or (train, "heldout")}
         #: Whether some rows are held out (else the held-out part is the training part).
@@ -199,7 +204,7 @@ class StreamSource:
             self._parts["heldout"] = (train, "train")
         self.event_shape: tuple[int, ...] = tuple(train.decoder.event_shape)
         self.num_classes = train.decoder.num_classes
-        self.flip, self.num_workers = bool(flip), int(num_workers)
+        self.flip, self.noise, self.num_workers = bool(flip), float(noise), int(num_workers)
         self.fingerprint, self.where = fingerprint, where
         self._affine = affine
 
@@ -243,7 +248,7 @@ class StreamSource:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         shard = check_shard(shard)
         data = self._parts["train"][0]
-        producer = Producer(data, batch_size, int(generator.initial_seed()), shard, self.flip)
+        producer = Producer(data, batch_size, int(generator.initial_seed()), shard, self.flip, self.noise)
         return StreamIterator(producer, num_workers=self.num_workers, fingerprint=self.fingerprint)
 
     def reference(self, num: int, *, generator: torch.Generator) -> Tensor:
