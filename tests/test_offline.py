@@ -67,7 +67,8 @@ def world(tmp_path_factory):
     for i in range(24):
         Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(root / "images" / f"img_{i:02d}.png")
     (root / "table.toml").write_text('[data]\nname = "table"\npath = "table.csv"\n' + TRAIN)
-    (root / "images.toml").write_text('[data]\nname = "image_folder"\npath = "images"\nmode = "L"\nholdout = 6\n' + TRAIN)
+    (root / "images.toml").write_text('[data]\nname = "image_folder"\npath = "images"\nmode = "L"\nholdout = 6\n'
+                                      + TRAIN)
     return root
 
 

@@ -5,7 +5,11 @@ data for any number of processes and DataLoader workers, and errors that name th
 from __future__ import annotations
 
 import io
-from pathlib import Path
+import json
+import os
+import shutil
+import socket
+import subprocess
 
 import numpy as np
 import pyarrow as pa
@@ -320,3 +324,23 @@ def test_a_corrupt_image_in_an_image_folder_fails_train_with_one_line(tmp_path, 
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
         assert f"cannot read image {tmp_path / '3.png'}: UnidentifiedImageError" in err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("accelerate") is None, reason="the accelerate command is not installed")
+def test_two_processes_with_workers_train_in_sync(png_shards, tmp_path):
+    (tmp_path / "r.toml").write_text(f'[data]\nname = "shards"\npath = "{png_shards}"\nmode = "L"\nnum_workers = 1\n'
+                                     'flip = true\n[network]\nname = "mlp"\nhidden = 16\ndepth = 1\n'
+                                     '[train]\nsteps = 6\nbatch_size = 8\nlog_every = 3\ncheckpoint_every = 6\n'
+                                     'sample_every = 0\npictures = false\nnum_processes = 2\n')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+                           "-m", "interpgen", "train", str(tmp_path / "r.toml"), "--output", str(tmp_path / "run"),
+                           "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    processes = json.loads((tmp_path / "run" / "processes.json").read_text())
+    assert processes["world_size"] == 2 and len(set(processes["weights_sha256"])) == 1

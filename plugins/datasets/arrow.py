@@ -52,7 +52,8 @@ def _network(allowed: bool) -> Iterator[Any]:
     ds_mod = datasets_module()
     from huggingface_hub import constants
 
-    switches = [(ds_mod.config, "HF_HUB_OFFLINE"), (ds_mod.config, "HF_DATASETS_OFFLINE"), (constants, "HF_HUB_OFFLINE")]
+    switches = [(ds_mod.config, "HF_HUB_OFFLINE"), (ds_mod.config, "HF_DATASETS_OFFLINE"),
+                (constants, "HF_HUB_OFFLINE")]
     saved = [getattr(module, name) for module, name in switches]
     for module, name in switches:
         setattr(module, name, not allowed)

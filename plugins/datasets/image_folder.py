@@ -24,7 +24,6 @@ from interpgen.validators import nonempty_str, one_of, optional_positive_int
 from .array_file import resolve_path
 from .arrow import local_only
 from .assemble import image_source
-from .finite import FiniteSource
 from .pictures import MODES, decode_all
 from .shards import StreamOptions, build_image_stream
 

@@ -17,7 +17,6 @@ import attrs
 from interpgen.validators import (nonempty_str, nonnegative_int, one_of, optional_name, optional_positive_int,
                                   positive_int)
 
-from .array_file import resolve_path
 from .pictures import MODES
 from .split import HeldOutSplit, check_holdout
 from .stream_files import ImageFiles, ShardFiles, find_shards
@@ -188,7 +187,8 @@ def build_shards(params: Shards, *, root: Path | None = None, **context: Any) ->
             raise ValueError(f"{where}: encoder_noise needs the noise scale in the shards' interpgen metadata "
                              f"(what interpgen encode writes for a fixed noise scale), found {noise!r}")
     return StreamSource(train, heldout, affine=affine, flip=params.flip, noise=noise,
-                        num_workers=params.num_workers, fingerprint=fingerprint("shards", layouts, attrs.asdict(params, filter=_stream_fields)),
+                        num_workers=params.num_workers,
+                        fingerprint=fingerprint("shards", layouts, attrs.asdict(params, filter=_stream_fields)),
                         where=where)
 
 

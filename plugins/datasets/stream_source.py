@@ -163,13 +163,15 @@ class StreamIterator:
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ValueError(f"not the state of a streamed data set (format {STATE_FORMAT!r} expected), got "
                              f"{str(state)[:80]}")
-        if not all(isinstance(state.get(key), kind) for key, kind in (("rows", int), ("seed", int), ("fingerprint", str))):
+        fields = (("rows", int), ("seed", int), ("fingerprint", str))
+        if not all(isinstance(state.get(key), kind) for key, kind in fields):
             raise ValueError(f"the stream state {str(state)[:80]} lacks rows, seed or fingerprint")
         if state["fingerprint"] != self.fingerprint:
             raise ValueError("the data set is not the one the state was saved with (its files, their row counts "
                              "or the data parameters changed), so the stream cannot resume exactly")
         if int(state["seed"]) != int(self.producer.seed):
-            raise ValueError(f"the state was saved with seed {state['seed']}, this stream has seed {self.producer.seed}")
+            raise ValueError(f"the state was saved with seed {state['seed']}, "
+                             f"this stream has seed {self.producer.seed}")
         rows = int(state["rows"])
         if rows % self.width:
             raise ValueError(f"the state is at global row {rows}, not a whole number of global batches of "

@@ -44,7 +44,8 @@ def reading_order(rows: int, event_shape: tuple[int, ...], seed: int) -> list[np
     per_buffer = buffer_rows(event_shape) // CHUNK
     out = []
     for start in range(0, len(chunks), per_buffer):
-        index = torch.cat([torch.arange(c * CHUNK, min(rows, (c + 1) * CHUNK)) for c in chunks[start:start + per_buffer]])
+        index = torch.cat([torch.arange(c * CHUNK, min(rows, (c + 1) * CHUNK))
+                           for c in chunks[start:start + per_buffer]])
         out.append(index[torch.randperm(len(index), generator=generator)].numpy())
     return out
 
