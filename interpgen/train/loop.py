@@ -10,8 +10,9 @@ the last good checkpoint stays.
 Randomness, chosen so that a resumed run repeats an uninterrupted one exactly:
 
 * data: one generator seeded with ``seed`` on every process, each process taking its shard
-  ``(process_index, num_processes)`` of the global batch; on resume the stream is replayed to
-  the checkpoint's step (the data a run sees depends only on the seed and the step);
+  ``(process_index, num_processes)`` of the global batch; on resume the stream is restored to
+  the checkpoint's step (streamed sources jump there, others are replayed: the data a run sees
+  depends only on the seed and the step);
 * the loss noise (x0, t, z, label dropout) and torch's global generator (dropout inside a
   network): reseeded before every step from ``(seed, process_index, step)``, so there is no
   generator state to save, and it is the same whatever step a run was resumed at.
@@ -35,7 +36,7 @@ from interpgen.protocols import Batch, CheckpointError, Trainable
 from interpgen.recipe import Train
 from interpgen.train import guard
 from interpgen.train import run_dir as rd
-from interpgen.train.batches import batch_stream
+from interpgen.train.batches import REPLAY_FORMAT, BatchStream, batch_stream
 from interpgen.train.checkpoint import read_state, trainer_file
 from interpgen.train.distributed import (GLOBAL_STREAM, NOISE_STREAM, Precision, TrainingModel, check_trackers,
                                          part_generators, python_random_kept, seed_global,
@@ -185,18 +186,17 @@ class Trainer:
                                   f"with as many (this launch has {acc.num_processes}; train.num_processes)")
         return saved
 
-    def _batches(self) -> batch_stream:
+    def _batches(self) -> BatchStream:
         """The data stream of this process at ``pipe.step``: restored from the checkpoint when the
         stream can say where it is, replayed from the start otherwise."""
         acc, cfg = self.accelerator, self.cfg
         generator = torch.Generator().manual_seed(cfg.seed)
         stream = batch_stream(self.pipe.data, cfg.batch_size, generator=generator,
                               shard=(acc.process_index, acc.num_processes))
-        if self.saved is not None and stream.stateful and self.saved.get("data") is not None:
+        if self.saved is not None and self.saved.get("data") is not None:
             stream.load_state_dict(self.saved["data"])
-            return stream
-        for _ in range(self.pipe.step * cfg.grad_accumulation):
-            next(stream)
+        elif self.pipe.step:
+            stream.load_state_dict({"format": REPLAY_FORMAT, "batches": self.pipe.step * cfg.grad_accumulation})
         return stream
 
     # -- the loop -----------------------------------------------------------------------------
@@ -207,7 +207,7 @@ class Trainer:
         stream = source = self._batches()
         capture = (lambda: {"data": source.state_dict(), "generators": {k: g.get_state() for k, g in
                                                                         self.generators.items()}})
-        self.capture = capture if (source.stateful or self.generators) else (lambda: None)
+        self.capture = capture
         if cfg.pair_ahead and getattr(pipe, "pairs_ahead", lambda: False)():
             stream = PairAhead(stream, pipe.prior, pipe.coupling, seed=cfg.seed, rank=self.accelerator.process_index,
                                start_step=pipe.step, micro=cfg.grad_accumulation, device=self.accelerator.device,
@@ -218,6 +218,7 @@ class Trainer:
         finally:
             if isinstance(stream, PairAhead):
                 stream.close()
+            source.close()  # stops the source's DataLoader workers
 
     def _steps(self, stream: Iterator[Batch]) -> None:
         acc, cfg, pipe = self.accelerator, self.cfg, self.pipe

@@ -9,7 +9,10 @@ Registered names (kind ``"dataset"``):
   with a held-out part (:mod:`.split`): ``array`` (.npy/.npz, :mod:`.array_file`), ``table``
   (.csv/.parquet, :mod:`.table`), ``image_folder`` (:mod:`.image_folder`), ``digits`` and
   ``faces`` (real images shipped in scikit-learn / scikit-image wheels, :mod:`.bundled`) and
-  ``hub`` (a Hugging Face Hub name, :mod:`.hub`).
+  ``hub`` (a Hugging Face Hub name, :mod:`.hub`);
+* streamed data, read from disk while training (:class:`.stream_source.StreamSource`, in
+  DataLoader workers, resumable exactly): ``shards`` (Parquet or Arrow files, :mod:`.shards`) and
+  ``image_folder`` with ``streaming = true``.
 
 See docs/data.md for every parameter.
 """
@@ -23,12 +26,14 @@ from .bundled import Digits, Faces, build_digits, build_faces
 from .finite import FiniteSource
 from .hub import Hub, build_hub
 from .image_folder import ImageFolder, build_image_folder
+from .shards import Shards, build_shards
 from .split import HeldOutSplit
+from .stream_source import StreamIterator, StreamSource
 from .synthetic import SYNTHETIC_TARGETS, SyntheticSource, build_synthetic
 from .table import Table, build_table
 
-__all__ = ["ArrayFile", "Digits", "Faces", "FiniteSource", "HeldOutSplit", "Hub", "ImageFolder", "SyntheticSource",
-           "Table", "interpgen_register"]
+__all__ = ["ArrayFile", "Digits", "Faces", "FiniteSource", "HeldOutSplit", "Hub", "ImageFolder", "Shards",
+           "StreamIterator", "StreamSource", "SyntheticSource", "Table", "interpgen_register"]
 
 
 @hookimpl
@@ -42,3 +47,4 @@ def interpgen_register(registry: Registry) -> None:
     registry.add("dataset", "digits", Digits, build=build_digits)
     registry.add("dataset", "faces", Faces, build=build_faces)
     registry.add("dataset", "hub", Hub, build=build_hub)
+    registry.add("dataset", "shards", Shards, build=build_shards)

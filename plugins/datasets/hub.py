@@ -18,7 +18,7 @@ import numpy as np
 
 from interpgen.validators import nonempty_str, one_of, optional_name, optional_positive_int
 
-from .arrow import column_array, datasets_module, offline
+from .arrow import column_array, datasets_module, hub_access, offline
 from .assemble import image_source, vector_source
 from .finite import FiniteSource
 from .pictures import MODES, decode_all
@@ -51,9 +51,9 @@ class Hub(HeldOutSplit):
 
 def load_hub(params: Hub) -> Any:
     """``datasets.load_dataset`` of the Hub data set; failures say whether the network was off."""
-    ds_mod = datasets_module()
     try:
-        return ds_mod.load_dataset(params.path, params.name, split=params.split)
+        with hub_access() as ds_mod:  # the one data set that may use the network
+            return ds_mod.load_dataset(params.path, params.name, split=params.split)
     except Exception as exc:
         where = f"hub data set {params.path!r}" + (f" (config {params.name!r})" if params.name else "")
         if offline():

@@ -8,7 +8,8 @@ Layout (the layout of ``datasets``' ``imagefolder`` builder, which reads it)::
 
 Every image is converted to ``mode`` (``RGB`` or ``L``), must have one size unless ``size``
 resizes them all, and is used in model space ``[-1, 1]`` (pixels 0..255, see :mod:`.images`).
-Pixels are kept as ``uint8`` in memory and scaled per batch.
+Pixels are kept as ``uint8`` in memory and scaled per batch. With ``streaming = true`` nothing is
+held in memory: the files are read and decoded while training (:func:`.shards.build_image_stream`).
 """
 
 from __future__ import annotations
@@ -21,18 +22,17 @@ import attrs
 from interpgen.validators import nonempty_str, one_of, optional_positive_int
 
 from .array_file import resolve_path
-from .arrow import datasets_module
+from .arrow import local_only
 from .assemble import image_source
-from .finite import FiniteSource
 from .pictures import MODES, decode_all
-from .split import HeldOutSplit
+from .shards import StreamOptions, build_image_stream
 
 #: File name endings read as images.
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 @attrs.frozen(kw_only=True)
-class ImageFolder(HeldOutSplit):
+class ImageFolder(StreamOptions):
     """Images from a folder (one subfolder per class gives labels), scaled to [-1, 1]."""
 
     #: The folder; a relative path is taken relative to the recipe's folder.
@@ -45,6 +45,9 @@ class ImageFolder(HeldOutSplit):
     mode: str = attrs.field(default="RGB", validator=one_of(*MODES))
     #: Use the subfolder names as class labels (when the images sit in subfolders).
     labels: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
+    #: Read and decode the images while training (in num_workers DataLoader workers) instead of
+    #: holding them all in memory.
+    streaming: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -76,19 +79,25 @@ def class_labels(folder: Path, files: list[Path]) -> tuple[list[int] | None, lis
     return [index[parts[0]] for parts in parents], names
 
 
-def build_image_folder(params: ImageFolder, *, root: Path | None = None, **context: Any) -> FiniteSource:
+def build_image_folder(params: ImageFolder, *, root: Path | None = None, **context: Any) -> Any:
     """Read the folder with ``datasets``' ``imagefolder`` builder (locally, no network), decode
-    every image, check sizes and build the source."""
+    every image, check sizes and build the source; or stream it (``streaming = true``)."""
     import io
 
     import numpy as np
     from PIL import Image
 
     folder = resolve_path(params.path, root)
-    image_files(folder)  # a missing or empty folder is reported before datasets sees it
-    ds_mod = datasets_module()
-    dataset = ds_mod.load_dataset("imagefolder", data_dir=str(folder), split="train", drop_labels=True)
-    records = dataset.cast_column("image", ds_mod.Image(decode=False))["image"]
+    files = image_files(folder)  # a missing or empty folder is reported before datasets sees it
+    if params.streaming:
+        labels, class_names = class_labels(folder, files) if params.labels else (None, [])
+        return build_image_stream(params, folder, files, labels, class_names)
+    if params.num_workers:
+        raise ValueError(f"image folder {folder}: num_workers applies with streaming = true "
+                         "(an image folder in memory is decoded once, when it is loaded)")
+    with local_only() as ds_mod:
+        dataset = ds_mod.load_dataset("imagefolder", data_dir=str(folder), split="train", drop_labels=True)
+        records = dataset.cast_column("image", ds_mod.Image(decode=False))["image"]
     files = [Path(r["path"]) if r.get("path") else folder / f"image_{i}" for i, r in enumerate(records)]
     labels, class_names = class_labels(folder, files) if params.labels else (None, [])
 

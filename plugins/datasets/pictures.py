@@ -24,14 +24,14 @@ def decode_all(names: Sequence[str], opener: Callable[[int], Any], *, mode: str,
     :func:`.images.resize`). Pixels stay ``uint8`` (0..255)."""
     if not names:
         raise ValueError(f"{where}: no images found")
-    first = _pixels(opener(0), mode, names[0], where)
+    first = _pixels(opener, 0, mode, names[0], where)
     height, width = first.shape[1:]
     if size is None:
         out = np.empty((len(names), first.shape[0], height, width), dtype=np.uint8)
     else:
         out = np.empty((len(names), first.shape[0], size, size), dtype=np.uint8)
     for i, name in enumerate(names):
-        pixels = first if i == 0 else _pixels(opener(i), mode, name, where)
+        pixels = first if i == 0 else _pixels(opener, i, mode, name, where)
         if size is None:
             if pixels.shape[1:] != (height, width):
                 check_same_sizes(where, [names[0], name], [(height, width), pixels.shape[1:]])
@@ -42,9 +42,10 @@ def decode_all(names: Sequence[str], opener: Callable[[int], Any], *, mode: str,
     return out
 
 
-def _pixels(image: Any, mode: str, name: str, where: str) -> np.ndarray:
-    try:
-        array = np.array(image.convert(mode), dtype=np.uint8)
+def _pixels(opener: Callable[[int], Any], i: int, mode: str, name: str, where: str) -> np.ndarray:
+    try:  # opening and decoding both fail on a damaged file
+        with opener(i) as image:
+            array = np.array(image.convert(mode), dtype=np.uint8)
     except Exception as exc:  # a damaged file: name it
         raise ValueError(f"{where}: cannot read image {name}: {type(exc).__name__}: {exc}") from None
     return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))

@@ -20,7 +20,7 @@ import numpy as np
 from interpgen.validators import nonempty_str, optional_name, optional_positive_int
 
 from .array_file import resolve_path
-from .arrow import datasets_module
+from .arrow import local_only
 from .assemble import vector_source
 from .checks import shown
 from .finite import FiniteSource
@@ -66,9 +66,9 @@ def read_table(file: Path) -> Any:
     kind = TABLE_FORMATS.get(file.suffix.lower())
     if kind is None:
         raise ValueError(f"{file} is not a table: expected a .csv or .parquet file, got suffix {file.suffix!r}")
-    ds_mod = datasets_module()
     try:
-        return ds_mod.load_dataset(kind, data_files=str(file), split="train")
+        with local_only() as ds_mod:
+            return ds_mod.load_dataset(kind, data_files=str(file), split="train")
     except ValueError as exc:
         if "corresponds to no data" in str(exc):
             raise ValueError(f"{file}: the table is empty (no rows)") from None
