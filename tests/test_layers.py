@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 KERNEL_BUDGET = 2500  # lines of the kernel: interpgen/*.py without the command line
 # Lines of interpgen/ with the engine and the command line. Issue 11 left it at 3,833 (budget 4,000); the
 # engine then took on checkpoint folders, the run lock, signals and trackers (issue 12) and the command line
-# every sampling option (issue 13).
-PACKAGE_BUDGET = 4500
+# every sampling option (issue 13), and the batch stream a state for exact resume of streamed data (issue 12).
+PACKAGE_BUDGET = 4600
 
 
 def _modules(folder: Path, package: str) -> dict[str, Path]:
