@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -138,15 +140,38 @@ def _env() -> dict[str, str]:
             "HF_DATASETS_OFFLINE": "1"}
 
 
-def _launch(config: str, target: list[str], run: Path, *extra: str, port: int | None = None,
-            launch: tuple[str, ...] = (), wait: bool = True) -> subprocess.CompletedProcess | subprocess.Popen:
+def _command(config: str, target: list[str], run: Path, *extra: str, port: int | None = None,
+             launch: tuple[str, ...] = ()) -> list[str]:
     """``accelerate launch --config_file recipes/accelerate/CONFIG`` of ``target`` (``-m interpgen`` or
     a script) with ``train ... --output RUN``, on a free port unless ``port`` is given."""
-    cmd = ["accelerate", "launch", "--config_file", str(CONFIGS / config), "--main_process_port",
-           str(port or _free_port()), *launch, *target, "train", *extra, "--output", str(run), "--quiet"]
-    if not wait:
-        return subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    return ["accelerate", "launch", "--config_file", str(CONFIGS / config), "--main_process_port",
+            str(port or _free_port()), *launch, *target, "train", *extra, "--output", str(run), "--quiet"]
+
+
+def _launch(*args: object, **kwargs: object) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(*args, **kwargs), env=_env(), capture_output=True, text=True, timeout=300)
+
+
+def _launch_together(commands: list[list[str]], folder: Path, timeout: float = 180) -> list[tuple[int, str]]:
+    """Run ``commands`` at once (output to files, not pipes that could fill); when one fails or the
+    time is up, the others are killed (their process groups) instead of waiting at the rendezvous."""
+    logs = [open(folder / f"launch_{i}.log", "w+") for i in range(len(commands))]
+    procs = [subprocess.Popen(cmd, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+             for cmd, log in zip(commands, logs)]
+    deadline = time.monotonic() + timeout
+    while any(p.poll() is None for p in procs):
+        if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p in procs):
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+        time.sleep(0.2)
+    outputs = []
+    for proc, log in zip(procs, logs):
+        log.seek(0)
+        outputs.append((proc.returncode, log.read()))
+        log.close()
+    return outputs
 
 
 def _recipe(folder: Path, text: str, name: str = "recipe.toml") -> str:
@@ -221,12 +246,11 @@ def test_two_processes_train_an_autoencoder_and_a_prior_with_unused_parameters(t
 
 def test_two_machines_on_localhost_meet_once_and_train_what_one_machine_does(tmp_path, reference):
     recipe, run, port = _recipe(tmp_path, RECIPE), tmp_path / "run", _free_port()
-    machines = [_launch("multi_machine.yaml", ["-m", "interpgen"], run, recipe, port=port, wait=False,
-                        launch=("--num_processes", "2", "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1"))
-                for rank in (0, 1)]
-    outputs = [machine.communicate(timeout=300) for machine in machines]
-    assert [m.returncode for m in machines] == [0, 0], [err[-3000:] for _, err in outputs]
-    assert outputs[0][0].count("trained 20 steps") == 1 and "trained" not in outputs[1][0]  # global rank 0 reports
+    outputs = _launch_together([_command("multi_machine.yaml", ["-m", "interpgen"], run, recipe, port=port, launch=(
+        "--num_processes", "2", "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1")) for rank in (0, 1)],
+        tmp_path)
+    assert [code for code, _ in outputs] == [0, 0], [text[-3000:] for _, text in outputs]
+    assert "trained 20 steps" in outputs[0][1] and "trained" not in outputs[1][1]  # global rank 0 reports
     assert _in_sync(run, 20) == _in_sync(reference, 20)  # the same two ranks, the same weights
     a, b = _weights(reference, 20), _weights(run, 20)
     for key in ("network", "ema"):

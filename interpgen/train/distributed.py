@@ -67,7 +67,7 @@ def make_accelerator(mixed_precision: str = "no", *, find_unused_parameters: boo
                           log_with=list(log_with) or None, project_config=project)
     except ValueError as exc:  # e.g. a precision fixed by other code in this process
         raise LaunchError(f"Accelerate refused to start: {exc}") from None
-    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not acc.is_fsdp2:
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not getattr(acc, "is_fsdp2", False):
         raise LaunchError(FSDP_REFUSED.format(acc.distributed_type.value) if acc.distributed_type != "FSDP"
                           else "FSDP1 is not supported: set fsdp_version: 2 (FSDP2, torch's fully_shard)")
     acc.register_save_state_pre_hook(lambda models, weights, _: weights.__setitem__(  # none under FSDP
