@@ -1,7 +1,7 @@
-"""Accelerate plumbing for the trainer: the Accelerator, the world-size check, the module that
-keeps every trainable part in one DDP wrapper, per-step random seeds and weight digests.
-
-One code path serves one CPU, one GPU, several GPUs and several CPU processes (gloo). On CPU,
+"""Accelerate plumbing for the trainer: the Accelerator, the world-size check, the module that keeps
+every trainable part in one DDP or FSDP2 wrapper (FSDP: GPUs only, :func:`whole` gathers its shards),
+per-step random seeds and weight digests. One code path serves one CPU, one GPU, several GPUs or
+machines, and several CPU processes (gloo). On CPU,
 ``accelerate launch --cpu --num_processes 2`` starts only ONE process; two real processes need
 ``ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 --num_machines 1 ...``
 (recipes/accelerate/README.md). ``train.num_processes`` makes a wrong launch an error.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import random
 from pathlib import Path
 from collections.abc import Iterator
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
 CPU_LAUNCH = ("ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes {n} --num_machines 1 "
               "-m interpgen train RECIPE.toml --output RUN")
 GPU_LAUNCH = "accelerate launch --multi_gpu --num_processes {n} -m interpgen train RECIPE.toml --output RUN"
+
+
+FSDP_REFUSED = ("FSDP was asked for (ACCELERATE_USE_FSDP=true) but Accelerate chose {} and would train with DDP: "
+                "it selects its FSDP plugin only over GPUs, never on a CPU (ACCELERATE_USE_CPU=1 or no GPU); launch "
+                "FSDP on GPUs, or without FSDP on a CPU (recipes/accelerate/README.md)")
+FSDP_PICTURES = ("under FSDP the main process alone draws the pictures, from the EMA (the trainable modules are "
+                 "sharded): keep train.ema_decay > 0 and train only the network, or set train.pictures = false")
 
 
 class LaunchError(ValueError):
@@ -59,8 +67,11 @@ def make_accelerator(mixed_precision: str = "no", *, find_unused_parameters: boo
                           log_with=list(log_with) or None, project_config=project)
     except ValueError as exc:  # e.g. a precision fixed by other code in this process
         raise LaunchError(f"Accelerate refused to start: {exc}") from None
-    acc.register_save_state_pre_hook(lambda models, weights, _: weights.__setitem__(
-        slice(None), [acc.unwrap_model(m).state_dict() for m in models]))
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and not getattr(acc, "is_fsdp2", False):
+        raise LaunchError(FSDP_REFUSED.format(acc.distributed_type.value) if acc.distributed_type != "FSDP"
+                          else "FSDP1 is not supported: set fsdp_version: 2 (FSDP2, torch's fully_shard)")
+    acc.register_save_state_pre_hook(lambda models, weights, _: weights.__setitem__(  # none under FSDP
+        slice(None), [acc.unwrap_model(m).state_dict() for m in models] if weights else []))
     acc.register_load_state_pre_hook(lambda models, _: models.__setitem__(
         slice(None), [acc.unwrap_model(m) for m in models]))
     return acc
@@ -145,25 +156,23 @@ class TrainingModel(nn.Module):
         return self._pipe.loss(batch, generator=generator, network=self._network)
 
 
-def unique_parameters(modules: list[nn.Module]) -> list[nn.Parameter]:
-    """Trainable parameters of ``modules`` in order, each once (shared ones are not repeated)."""
-    seen: set[int] = set()
-    params = []
-    for module in modules:
-        for p in module.parameters():
-            if p.requires_grad and id(p) not in seen:
-                seen.add(id(p))
-                params.append(p)
-    return params
+def whole(value: Any) -> Any:
+    """``value`` (a tensor, or dicts and lists of them) with each DTensor, a shard under FSDP,
+    replaced by the whole tensor: a collective, so every process calls it, on the same values."""
+    if isinstance(value, dict):
+        return {k: whole(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [whole(v) for v in value]
+    return value.detach().full_tensor() if hasattr(value, "full_tensor") else value
 
 
-def weights_digest(modules: list[nn.Module]) -> str:
-    """SHA-256 over every parameter and buffer (names, shapes and bytes) of ``modules``."""
+def weights_digest(state: Any) -> str:
+    """SHA-256 over every tensor of ``state`` (a state dict, nested), its shape, dtype and bytes."""
     digest = hashlib.sha256()
-    for i, module in enumerate(modules):
-        for name, tensor in module.state_dict().items():
+    for tensor in torch.utils._pytree.tree_leaves(state):
+        if isinstance(tensor, torch.Tensor):
             value = tensor.detach().cpu().contiguous().reshape(-1)
-            digest.update(f"{i}.{name}:{tuple(value.shape)}:{value.dtype}".encode())
+            digest.update(f"{tuple(tensor.shape)}:{value.dtype}".encode())
             digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
     return digest.hexdigest()
 

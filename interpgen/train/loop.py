@@ -25,6 +25,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import attrs
@@ -38,10 +39,10 @@ from interpgen.train import guard
 from interpgen.train import run_dir as rd
 from interpgen.train.batches import REPLAY_FORMAT, BatchStream, batch_stream
 from interpgen.train.checkpoint import read_state, trainer_file
-from interpgen.train.distributed import (GLOBAL_STREAM, NOISE_STREAM, Precision, TrainingModel, check_trackers,
-                                         part_generators, python_random_kept, seed_global,
-                                         check_world_size, derived_seed, make_accelerator, move_batch,
-                                         unique_parameters, weights_digest)
+from interpgen.train.distributed import (FSDP_PICTURES, GLOBAL_STREAM, NOISE_STREAM, LaunchError, Precision,
+                                         TrainingModel, check_trackers, check_world_size, derived_seed,
+                                         make_accelerator, move_batch, part_generators, python_random_kept,
+                                         seed_global, weights_digest, whole)
 from interpgen.train.ema import averaged_model
 from interpgen.train.pair_ahead import PairAhead
 from interpgen.train.progress import Progress
@@ -106,6 +107,10 @@ class Trainer:
             log_with=[*cfg.log_with, rd.metrics_tracker(run)] if run is not None else [],
             logging_dir=run / rd.TRACKERS if run is not None else None)
         check_world_size(cfg.num_processes, acc.num_processes, device_type=acc.device.type)
+        self.sharded = acc.distributed_type == "FSDP"  # FSDP2: modules sharded, the EMA kept whole
+        if self.sharded and run is not None and cfg.pictures and (
+                not cfg.ema_decay or len(pipe.trainable_modules()) > 1):
+            raise LaunchError(FSDP_PICTURES)
         self.main, self.precision = acc.is_main_process, Precision(cfg.mixed_precision, acc.device)
         locked = False
         fork = [acc.device.index or 0] if acc.device.type == "cuda" else []
@@ -137,13 +142,15 @@ class Trainer:
         if cfg.ema_decay > 0 and getattr(pipe, "ema", None) is None and hasattr(pipe, "init_ema"):
             pipe.init_ema()
         saved = self._load_trainable(checkpoint) if checkpoint is not None else None
-        modules = pipe.trainable_modules()
-        self.first = modules[0]
-        self.params = unique_parameters(modules)
-        optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.first = pipe.trainable_modules()[0]
+        model = TrainingModel(pipe, torch.compile(self.first) if cfg.compile else None)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,  # shared: once
+                                      weight_decay=cfg.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lr_factor(cfg, k))
-        network = torch.compile(self.first) if cfg.compile else None
-        self.model, self.optimizer, self.scheduler = acc.prepare(TrainingModel(pipe, network), optimizer, schedule)
+        self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, schedule)
+        self.params = list(self.model.parameters())  # under FSDP: the shards (DTensors) fully_shard made
+        self.ema_source = (SimpleNamespace(parameters=lambda: whole(list(self.first.parameters())),  # FSDP: whole
+                                           buffers=self.first.buffers) if self.sharded else self.first)
         if getattr(pipe, "ema", None) is not None:
             self.averager = averaged_model(pipe.ema.to(acc.device), cfg.ema_decay)
         self.generators = part_generators(pipe)
@@ -256,7 +263,7 @@ class Trainer:
             schedule.step()
             if self.averager is not None:
                 self.averager.multi_avg_fn.step = step
-                self.averager.update_parameters(self.first)
+                self.averager.update_parameters(self.ema_source)
             pipe.step = step + 1
             self.window_sum += total
             self.window_count += 1
@@ -270,11 +277,11 @@ class Trainer:
         if scaler is not None:
             scaler.unscale_(self.optimizer.optimizer)
         if self.cfg.grad_clip > 0:
-            return acc.clip_grad_norm_(self.params, self.cfg.grad_clip)
+            return whole(acc.clip_grad_norm_(self.params, self.cfg.grad_clip))
         if acc.num_processes == 1 and scaler is None:
             return None
         grads = [p.grad for p in self.params if p.grad is not None]
-        return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=acc.device)
+        return whole(torch.nn.utils.get_total_norm(grads)) if grads else torch.zeros((), device=acc.device)
 
     def _check_finite(self, step: int, loss: torch.Tensor, norm: torch.Tensor | None) -> None:
         """Stop on a non-finite loss or gradient. The gradient norm is computed after the
@@ -303,14 +310,6 @@ class Trainer:
             return ""
         found = rd.list_checkpoints(self.run_dir)
         return f"; the last good checkpoint {found[-1]} is kept" if found else "; no checkpoint had been saved yet"
-
-    def _check_weights(self, step: int) -> None:
-        """Before a save: every trainable weight (and the EMA) is finite. Catches a non-finite
-        gradient the per-step check does not look at (one process, no clipping)."""
-        ema = getattr(self.pipe, "ema", None)
-        tensors = [*self.params, *(ema.parameters() if ema is not None else ())]
-        if not all(bool(torch.isfinite(t).all()) for t in tensors):
-            raise TrainingError(f"the weights are not finite after step {step}; stopping{self._kept()}")
 
     # -- bookkeeping --------------------------------------------------------------------------
     def _after_step(self, norm: torch.Tensor | None) -> None:
@@ -360,16 +359,20 @@ class Trainer:
         self._event("log", step, {"step": step, **values})
 
     def _save(self, step: int) -> None:
+        """Checkpoint ``step``. Every tensor of the whole state (weights, EMA ...) must be finite first:
+        that catches a non-finite gradient the per-step check does not look at (one process, no clipping)."""
         self.saved_step = step
-        self._check_weights(step)
+        state = whole(self.pipe.state_dict())  # under FSDP every process gathers the shards
+        if not all(bool(torch.isfinite(t).all()) for t in torch.utils._pytree.tree_leaves(state)
+                   if isinstance(t, torch.Tensor) and t.is_floating_point()):
+            raise TrainingError(f"the weights are not finite after step {step}; stopping{self._kept()}")
         acc, scaler = self.accelerator, self.precision.scaler
         window = [self._window_mean_sum(), self.window_count]
         trainer = {"step": step, "world_size": acc.num_processes, "loss_window": window,
                    "scaler": scaler.state_dict() if scaler is not None else None,
                    **(self.capture() or {"data": None, "generators": {}})}
-        trainable = self.pipe.state_dict() if self.main else {}
-        model = acc.unwrap_model(self.model).state_dict() if self.main else {}
-        rd.save_checkpoint(acc, self.run_dir, step, trainable, trainer, model=model, keep=self.cfg.keep_checkpoints)
+        model = {} if self.sharded else acc.unwrap_model(self.model).state_dict()  # FSDP: no model.safetensors
+        rd.save_checkpoint(acc, self.run_dir, step, state, trainer, model=model, keep=self.cfg.keep_checkpoints)
         self._event("checkpoint", step)
 
     def _event(self, kind: str, step: int, record: dict[str, Any] | None = None) -> None:
@@ -384,10 +387,10 @@ class Trainer:
         from accelerate.utils import gather_object
 
         acc = self.accelerator
-        digest = weights_digest(self.pipe.trainable_modules())
-        digests = gather_object([digest]) if acc.num_processes > 1 else [digest]
+        state = whole(self.pipe.state_dict())  # under FSDP every process gathers the shards
+        digests = gather_object([weights_digest(state)]) if acc.num_processes > 1 else [weights_digest(state)]
         if self.main and self.run_dir is not None:
-            rd.export_weights(self.run_dir, self.pipe.state_dict())
+            rd.export_weights(self.run_dir, state)
             rd.atomic_write_bytes(self.run_dir / rd.PROCESSES, json.dumps(
                 {"world_size": acc.num_processes, "step": self.pipe.step, "weights_sha256": digests},
                 indent=2).encode())
