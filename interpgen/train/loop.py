@@ -194,8 +194,7 @@ class Trainer:
         return saved
 
     def _batches(self) -> BatchStream:
-        """The data stream of this process at ``pipe.step``: restored from the checkpoint when the
-        stream can say where it is, replayed from the start otherwise."""
+        """The data stream of this process at ``pipe.step``, restored from the checkpoint's stream state."""
         acc, cfg = self.accelerator, self.cfg
         generator = torch.Generator().manual_seed(cfg.seed)
         stream = batch_stream(self.pipe.data, cfg.batch_size, generator=generator,
