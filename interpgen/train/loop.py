@@ -40,7 +40,7 @@ from interpgen.train.checkpoint import read_state, trainer_file
 from interpgen.train.distributed import (GLOBAL_STREAM, NOISE_STREAM, Precision, TrainingModel, check_trackers,
                                          part_generators, python_random_kept, seed_global,
                                          check_world_size, derived_seed, make_accelerator, move_batch,
-                                         unique_parameters, weights_digest)
+                                         set_torch_threads, unique_parameters, weights_digest)
 from interpgen.train.ema import averaged_model
 from interpgen.train.pair_ahead import PairAhead
 from interpgen.train.progress import Progress
@@ -106,7 +106,7 @@ class Trainer:
             logging_dir=run / rd.TRACKERS if run is not None else None)
         check_world_size(cfg.num_processes, acc.num_processes, device_type=acc.device.type)
         self.main, self.precision = acc.is_main_process, Precision(cfg.mixed_precision, acc.device)
-        locked = False
+        locked, threads_before = False, set_torch_threads(cfg.threads, acc.device.type)
         fork = [acc.device.index or 0] if acc.device.type == "cuda" else []
         try:
             if run is not None:
@@ -126,6 +126,7 @@ class Trainer:
                 self._save(pipe.step)  # nothing was left to train: still leave a loadable run
             self._finish()
         finally:
+            torch.set_num_threads(threads_before)
             if locked:
                 guard.release(run)
         return self.losses
