@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 KERNEL_BUDGET = 2500  # lines of the kernel: interpgen/ without the engine and the command line (interpgen/cli/)
 # Lines of interpgen/ with the engine and the command line. Issue 11 left it at 3,833 (budget 4,000); the
 # engine then took on checkpoint folders, the run lock, signals and trackers (issue 12) and the command line
-# every sampling option (issue 13).
-PACKAGE_BUDGET = 4500
+# every sampling option (issue 13). Issue 13 item 5 split the command line into interpgen/cli/ (module headers)
+# and added the cache of plugins' commands for --help (4,643 lines then).
+PACKAGE_BUDGET = 4700
 
 
 def _modules(folder: Path, package: str) -> dict[str, Path]:

@@ -11,7 +11,9 @@ Without a recipe, ``train`` and ``recipe`` use the embedded default (the 2D chec
 ``accelerate launch -m interpgen train ...`` runs the same command in several processes
 (docs/training.md).
 Every error is one clear message on stderr and exit status 2; nothing is trained before the
-whole recipe has been checked.
+whole recipe has been checked. A command imports what it uses (torch, the engine) only once the
+arguments are parsed; ``interpgen --help`` lists the plugins' commands from a cache
+(:mod:`interpgen.cli.cache`), so it imports neither torch nor a plugin.
 """
 
 from __future__ import annotations
