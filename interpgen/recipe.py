@@ -49,6 +49,7 @@ class Train:
     num_processes: int = attrs.field(default=0, validator=nonnegative_int)  # expected world size; 0: any
     pair_ahead: bool = True  # pair the next batch in a thread for couplings that ask for it
     log_with: tuple[str, ...] = ()  # Accelerate trackers (tensorboard, wandb, ...) besides metrics.jsonl
+    threads: int | None = attrs.field(default=None, validator=attrs.validators.optional(nonnegative_int))
 
 
 @attrs.frozen(kw_only=True)

@@ -17,6 +17,15 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_folder(tmp_path_factory):
+    """The command line remembers the plugins' commands under ``$XDG_CACHE_HOME/interpgen``
+    (interpgen/cli/cache.py): tests write there, not to the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg_cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def registry():
     """The registry of every installed plugin (a module may override this with its own)."""

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-KERNEL_BUDGET = 2500  # lines of the kernel: interpgen/*.py without the command line
+KERNEL_BUDGET = 2500  # lines of the kernel: interpgen/ without the engine and the command line (interpgen/cli/)
 # Lines of interpgen/ with the engine and the command line. Issue 11 left it at 3,833 (budget 4,000); the
 # engine then took on checkpoint folders, the run lock, signals and trackers (issue 12) and the command line
-# every sampling option (issue 13), and the batch stream a state for exact resume of streamed data (issue 12).
-PACKAGE_BUDGET = 4600
+# every sampling option (issue 13), the batch stream a state for exact resume of streamed data (issue 12),
+# and the command line became the package interpgen/cli/ with a cache of plugins' commands for --help (issue 13).
+PACKAGE_BUDGET = 4750
 
 
 def _modules(folder: Path, package: str) -> dict[str, Path]:
@@ -79,7 +80,8 @@ def test_no_import_cycle_in_interpgen() -> None:
 
 
 def _kernel_modules() -> dict[str, Path]:
-    return {n: p for n, p in KERNEL.items() if not n.startswith("interpgen.train") and n not in ("interpgen.cli", "interpgen.__main__")}
+    return {n: p for n, p in KERNEL.items()
+            if not n.startswith(("interpgen.train", "interpgen.cli")) and n != "interpgen.__main__"}
 
 
 def test_kernel_imports_no_engine_and_no_plugin() -> None:

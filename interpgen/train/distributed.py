@@ -77,6 +77,18 @@ def make_accelerator(mixed_precision: str = "no", *, find_unused_parameters: boo
     return acc
 
 
+def set_torch_threads(threads: int | None, device_type: str) -> int:
+    """Set torch's intra-op threads for training and return the number before (the trainer puts it
+    back): ``train.threads``; when it is left out, one per process on CPU (docs/training.md,
+    "Threads": more were up to 4x slower on a shared machine, benchmarks/threads.py) and torch's own
+    choice on a GPU; 0 keeps torch's setting (``OMP_NUM_THREADS``, ``torch.set_num_threads``)."""
+    before = torch.get_num_threads()
+    wanted = threads if threads is not None else (1 if device_type == "cpu" else 0)
+    if wanted:
+        torch.set_num_threads(wanted)
+    return before
+
+
 class Precision:
     """Autocast for ``bf16``/``fp16`` and a loss scaler for ``fp16``, from torch's own ``torch.amp``."""
 

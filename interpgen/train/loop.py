@@ -42,7 +42,7 @@ from interpgen.train.checkpoint import read_state, trainer_file
 from interpgen.train.distributed import (FSDP_PICTURES, GLOBAL_STREAM, NOISE_STREAM, LaunchError, Precision,
                                          TrainingModel, check_trackers, check_world_size, derived_seed,
                                          make_accelerator, move_batch, part_generators, python_random_kept,
-                                         seed_global, weights_digest, whole)
+                                         seed_global, set_torch_threads, weights_digest, whole)
 from interpgen.train.ema import averaged_model
 from interpgen.train.pair_ahead import PairAhead
 from interpgen.train.progress import Progress
@@ -112,7 +112,7 @@ class Trainer:
                 not cfg.ema_decay or len(pipe.trainable_modules()) > 1):
             raise LaunchError(FSDP_PICTURES)
         self.main, self.precision = acc.is_main_process, Precision(cfg.mixed_precision, acc.device)
-        locked = False
+        locked, threads_before = False, set_torch_threads(cfg.threads, acc.device.type)
         fork = [acc.device.index or 0] if acc.device.type == "cuda" else []
         try:
             if run is not None:
@@ -132,6 +132,7 @@ class Trainer:
                 self._save(pipe.step)  # nothing was left to train: still leave a loadable run
             self._finish()
         finally:
+            torch.set_num_threads(threads_before)
             if locked:
                 guard.release(run)
         return self.losses
@@ -229,8 +230,7 @@ class Trainer:
     def _steps(self, stream: Iterator[Batch]) -> None:
         acc, cfg, pipe = self.accelerator, self.cfg, self.pipe
         model, scaler, autocast = self.model, self.precision.scaler, self.precision.autocast
-        # Step the optimiser itself: accelerate 1.15's wrapper looks up an optional package
-        # twice per step (an uncached importlib search, ~1 ms) and adds nothing here.
+        # Step the optimiser itself: accelerate 1.15's wrapper adds an uncached import search (~1 ms) per step.
         stepper, schedule = self.optimizer.optimizer, self.scheduler.scheduler
         noise = torch.Generator(device=acc.device)
         rank, micro = acc.process_index, cfg.grad_accumulation
