@@ -19,26 +19,14 @@ import torch
 from torch import nn
 
 import interpgen as ig
+from sources import NormalRows
+
 
 SIGMA = 0.7
 F64 = torch.float64
 
 
-class Data:
-    """A tiny in-memory data source in model space (optionally labelled)."""
-
-    def __init__(self, shape=(3,), num_classes=None):
-        self.event_shape, self.num_classes = shape, num_classes
-
-    def data_affine(self):
-        return None
-
-    def batches(self, batch_size, *, generator, shard=(0, 1)):
-        while True:
-            yield (torch.randn(batch_size, *self.event_shape, generator=generator),)
-
-    def reference(self, num, *, generator):
-        return torch.randn(num, *self.event_shape, generator=generator)
+Data = NormalRows
 
 
 def lsi_pipe(registry, *, prior="gaussian", num_classes=None, t_eps=0.0, autoencoder="dense", **objective):

@@ -21,23 +21,14 @@ from torch import nn
 import interpgen as ig
 from interpgen.protocols import Batch
 from interpgen_plugins.lsi import LSIBridge, parameterisations
+from sources import NormalRows
+
 
 F64 = torch.float64
 
 
-class Data:
-    def __init__(self, shape=(2,)):
-        self.event_shape, self.num_classes = shape, None
-
-    def data_affine(self):
-        return None
-
-    def batches(self, batch_size, *, generator, shard=(0, 1)):
-        while True:
-            yield (torch.randn(batch_size, *self.event_shape, generator=generator),)
-
-    def reference(self, num, *, generator):
-        return torch.randn(num, *self.event_shape, generator=generator)
+def Data(shape=(2,)):
+    return NormalRows(shape)
 
 
 def lsi_pipe(registry, prior, network=None, **objective):

@@ -9,23 +9,10 @@ import torch
 import interpgen as ig
 from interpgen_plugins.lsi.objective import LSIObjective, interpflow_target, lsi_times
 from interpgen.protocols import Batch
+from sources import NormalRows
 
 
-class Data:
-    """A tiny in-memory data source in model space."""
-
-    def __init__(self, shape=(3,), num_classes=None):
-        self.event_shape, self.num_classes = shape, num_classes
-
-    def data_affine(self):
-        return None
-
-    def batches(self, batch_size, *, generator, shard=(0, 1)):
-        while True:
-            yield (torch.randn(batch_size, *self.event_shape, generator=generator),)
-
-    def reference(self, num, *, generator):
-        return torch.randn(num, *self.event_shape, generator=generator)
+Data = NormalRows
 
 
 def _latent_pipe(registry, *, autoencoder="identity", shape=(3,), sigma=0.7, **latent):

@@ -10,23 +10,13 @@ import torch
 import interpgen as ig
 from interpgen_plugins.lsi import PARAMETERISATIONS, LSIBridge
 from interpgen_plugins.lsi.sampler import time_change_grid
+from sources import NormalRows
+
 
 F64 = torch.float64
 
 
-class Data:
-    def __init__(self, shape=(3,), num_classes=None):
-        self.event_shape, self.num_classes = shape, num_classes
-
-    def data_affine(self):
-        return None
-
-    def batches(self, batch_size, *, generator, shard=(0, 1)):
-        while True:
-            yield (torch.randn(batch_size, *self.event_shape, generator=generator),)
-
-    def reference(self, num, *, generator):
-        return torch.randn(num, *self.event_shape, generator=generator)
+Data = NormalRows
 
 
 def _ae(registry, name, shape, **params):

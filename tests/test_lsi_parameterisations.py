@@ -20,24 +20,14 @@ import interpgen as ig
 from interpgen.protocols import Batch
 from interpgen_plugins.lsi import PARAMETERISATIONS, LSIBridge, parameterisations as P
 from oracles import GaussianOracle
+from sources import NormalRows
 
 F64 = torch.float64
 SIGMA = 0.7
 
 
-class Data:
-    def __init__(self, shape=(2,)):
-        self.event_shape, self.num_classes = shape, None
-
-    def data_affine(self):
-        return None
-
-    def batches(self, batch_size, *, generator, shard=(0, 1)):
-        while True:
-            yield (torch.randn(batch_size, *self.event_shape, generator=generator),)
-
-    def reference(self, num, *, generator):
-        return torch.randn(num, *self.event_shape, generator=generator)
+def Data(shape=(2,)):
+    return NormalRows(shape)
 
 
 def _draws(seed=0, n=64):

@@ -11,21 +11,12 @@ import interpgen as ig
 from interpgen.fields import ModelField
 from interpgen_plugins.eval.flops import count_flops, flops_report
 from interpgen_plugins.lsi import LSIBridge, LSISampler
+from sources import NormalRows
 
 
-class Data:
-    def __init__(self, shape=(3,)):
-        self.event_shape, self.num_classes = shape, None
 
-    def data_affine(self):
-        return (torch.full(self.event_shape, 1.0), torch.full(self.event_shape, 2.0))
-
-    def batches(self, batch_size, *, generator, shard=(0, 1)):
-        while True:
-            yield (torch.randn(batch_size, *self.event_shape, generator=generator),)
-
-    def reference(self, num, *, generator):
-        return torch.randn(num, *self.event_shape, generator=generator)
+def Data(shape=(3,)):
+    return NormalRows(shape, affine=(1.0, 2.0))  # data space: 1 + 2 x
 
 
 def lsi_field(network, bridge, *, gaussian_prior, t_eps=0.0):

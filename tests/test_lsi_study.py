@@ -75,13 +75,17 @@ def test_pixel_baseline_has_about_the_parameters_and_the_budget(registry, data):
 def test_statistics_saving_and_verdicts():
     assert study.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0, 3) and study.mean_std([4.0]) == (4.0, 0.0, 1)
     assert study.flops_saving(10.0, 20.0, 100.0, 10) == pytest.approx(1 - 210 / 1000)
-    table = {"digits": {"joint": {"100": {"classifier_frechet": [5.0, 0.1, 3]}},
-                        "frozen": {"100": {"classifier_frechet": [6.0, 0.1, 3]}},
-                        "origflow": {"100": {"classifier_frechet": [5.05, 0.3, 3]}},
-                        "noise_none": {"100": {"classifier_frechet": [4.0, 0.1, 3]}}}}
-    assert study.verdict(table, "digits", "joint", "frozen").startswith("holds:")
+    cell = lambda *values: {"100": {"by_seed": {str(i): v for i, v in enumerate(values)}}}  # noqa: E731
+    # the cuts move every run of a seed together (seed 1 by +4): pairing by seed sees through it
+    table = {"digits": {"joint": cell(5.0, 9.0, 5.2), "frozen": cell(6.0, 10.1, 6.1),
+                        "origflow": cell(5.5, 8.8, 5.4), "noise_none": cell(4.0, 8.1, 4.1),
+                        "noise_learned": cell(7.0)}}
+    assert study.verdict(table, "digits", "joint", "frozen") == (
+        "holds (gap +1.00 ± s.e. 0.06 over 3 paired seeds)")
     assert study.verdict(table, "digits", "joint", "origflow").startswith("holds in the means, within the seeds' spread")
-    assert study.verdict(table, "digits", "joint", "noise_none").startswith("does not hold (the opposite order")
+    assert study.verdict(table, "digits", "joint", "noise_none").startswith("does not hold: the opposite order")
+    assert study.verdict(table, "digits", "joint", "noise_learned").endswith("(gap +2.00 ± s.e. 0.00 over 1 paired seeds)")
+    assert study.verdict(table, "digits", "joint", "noise_learned").startswith("holds in the means")  # one seed: no "holds"
     assert study.verdict(table, "faces", "joint", "frozen") == "not measured"
 
 
@@ -90,7 +94,8 @@ def _fake_result(data, variant, seed, steps, *, flops_steps, num, cache):
     flops = {"latent_model": 10.0 if variant != "pixel" else 40.0, "decoder": 3.0 if variant != "pixel" else 0.0,
              "encoder": 2.0, "nfe": 101, "sampling_per_sample": 1013.0 if variant != "pixel" else 4000.0,
              "parameters_total": 100, "parameters_latent_model": 90, "parameters_autoencoder": 10}
-    evals = {str(n): {"classifier_frechet": value, "sliced_wasserstein": 0.1, "flops": flops}
+    evals = {str(n): {"classifier_frechet": value, "classifier_frechet_real": 4.5 + 0.1 * seed, "sliced_wasserstein": 0.1,
+                      "flops": flops}
              for n in study.eval_steps(variant, flops_steps)}
     return {"data": data, "variant": variant, "seed": seed, "train_steps": steps, "evals": evals}
 
@@ -112,9 +117,11 @@ def test_the_script_resumes_and_writes_the_tables(tmp_path, monkeypatch):
     assert study.main(argv + ["--seeds", "2"]) == 0 and calls[-1] == ("digits", "frozen", 1) and len(calls) == 7
     table = json.loads((tmp_path / "lsi_study.json").read_text())["table"]
     assert table["digits"]["joint"]["100"]["classifier_frechet"] == pytest.approx([5.05, math.sqrt(0.005), 2])
+    assert table["digits"]["joint"]["100"]["excess"] == pytest.approx([0.5, 0.0, 2])  # minus real against real
     md = (tmp_path / "lsi_study.md").read_text()
     assert "| digits | 10 | 74.2% | 74.7% |" in md  # 1 - (3 + 10 * 10) / (10 * 40); 1 - 1013 / 4000
-    assert "joint training beats the frozen (beta -> 0) autoencoder (digits): holds:" in md
+    assert "joint training beats the frozen (beta -> 0) autoencoder (digits): holds (gap +1.00 ± s.e. 0.00 over 2" in md
+    assert "| digits | frozen: stop-gradient on z1 (beta -> 0) | 6.05 ± 0.07 (2) | 1.50 ± 0.00 (2) | 0.1000 | - |" in md
     # another budget is another study: the 5-step files are not mixed into it
     monkeypatch.setattr(study, "train_and_score", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran")))
     assert study.main([*argv, "--steps", "7", "--report"]) == 0
