@@ -87,6 +87,10 @@ def test_statistics_saving_and_verdicts():
     assert study.verdict(table, "digits", "joint", "noise_learned").endswith("(gap +2.00 ± s.e. 0.00 over 1 paired seeds)")
     assert study.verdict(table, "digits", "joint", "noise_learned").startswith("holds in the means")  # one seed: no "holds"
     assert study.verdict(table, "faces", "joint", "frozen") == "not measured"
+    sw = {"joint": {"100": {"sliced_wasserstein_by_seed": {"0": 0.10, "1": 0.12}}},
+          "frozen": {"100": {"sliced_wasserstein_by_seed": {"0": 0.11, "1": 0.14}}}}
+    assert study.verdict({"digits": sw}, "digits", "joint", "frozen", "sliced_wasserstein_by_seed") == (
+        "holds (gap +0.0150 ± s.e. 0.0050 over 2 paired seeds)")
 
 
 def _fake_result(data, variant, seed, steps, *, flops_steps, num, cache):
