@@ -251,6 +251,7 @@ def markdown(table: dict[str, Any], flops_steps: tuple[int, ...]) -> str:
     claims += [("digits", "joint", v, f"InterpFlow beats {VARIANTS[v][1]}") for v in ("origflow", "denoising", "noisepred")]
     claims += [("digits", "joint", v, f"the Gaussian prior beats the {VARIANTS[v][1]} prior")
                for v in ("prior_laplacian", "prior_uniform", "prior_mixture")]
+    claims += [("digits", "joint", "prior_learnable", "the fixed N(0, I) prior beats a learnable diagonal Gaussian")]
     claims += [("digits", "joint", "noise_learned", "a fixed encoder noise beats a learned one"),
                ("digits", "joint", "noise_none", "a fixed encoder noise beats a deterministic encoder"),
                ("digits", "noise_learned", "noise_none", "a deterministic encoder is the worst of the three")]
