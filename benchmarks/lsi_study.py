@@ -64,6 +64,8 @@ PAPER_FID = {"joint": 3.76, "origflow": 4.56, "denoising": 4.28, "noisepred": 4.
              "prior_uniform": 4.81, "prior_mixture": 4.26}
 DEFAULT_RUNS = {"digits": list(VARIANTS), "faces": ["joint", "frozen", "pixel"]}
 FLOPS_STEPS = (10, 100, 300)
+#: The metrics compared seed by seed, with the decimals the verdicts print.
+DECIMALS = {"classifier_frechet": 2, "sliced_wasserstein": 4}
 
 
 def recipe_path(data: str, variant: str) -> Path:
@@ -139,10 +141,8 @@ def aggregate(results: list[dict[str, Any]]) -> dict[str, Any]:
             if values:
                 cell[key] = list(mean_std(values))
         # per seed, for paired comparisons: runs of one seed share the data split and the evaluation cuts
-        cell["by_seed"] = {str(e["seed"]): e["classifier_frechet"] for e in evals
-                           if isinstance(e.get("classifier_frechet"), (int, float))}
-        cell["sliced_wasserstein_by_seed"] = {str(e["seed"]): e["sliced_wasserstein"] for e in evals
-                                              if isinstance(e.get("sliced_wasserstein"), (int, float))}
+        cell["by_seed"] = {metric: {str(e["seed"]): e[metric] for e in evals if isinstance(e.get(metric), (int, float))}
+                           for metric in DECIMALS}
         f = evals[0]["flops"]
         cell["flops"] = {k: f[k] for k in ("latent_model", "decoder", "encoder", "nfe", "sampling_per_sample",
                                            "parameters_total", "parameters_latent_model", "parameters_autoencoder")}
@@ -176,11 +176,11 @@ def _fd(cell: dict[str, Any] | None, key: str = "classifier_frechet") -> str:
     return f"{mean:.2f} ± {std:.2f} ({n})"
 
 
-def verdict(table: dict[str, Any], data: str, better: str, worse: str, key: str = "by_seed") -> str:
+def verdict(table: dict[str, Any], data: str, better: str, worse: str, metric: str = "classifier_frechet") -> str:
     """Whether ``better`` scores below ``worse`` at 100 steps, paired by seed (one seed's runs share the data
     split and the evaluation cuts, which move the distance by several units): the mean of the per-seed gaps
     ``FD(worse) - FD(better)`` against twice its standard error."""
-    a, b = (table.get(data, {}).get(v, {}).get("100", {}).get(key) for v in (better, worse))
+    a, b = (table.get(data, {}).get(v, {}).get("100", {}).get("by_seed", {}).get(metric) for v in (better, worse))
     if not a or not b:
         return "not measured"
     seeds = sorted(set(a) & set(b))
@@ -196,8 +196,8 @@ def verdict(table: dict[str, Any], data: str, better: str, worse: str, key: str 
         word = "holds in the means, within the seeds' spread"
     else:
         word = "does not hold in the means, within the seeds' spread"
-    digits = 2 if key == "by_seed" else 4
-    return f"{word} (gap {gap:+.{digits}f} ± s.e. {se:.{digits}f} over {n} paired seeds)"
+    d = DECIMALS[metric]
+    return f"{word} (gap {gap:+.{d}f} ± s.e. {se:.{d}f} over {n} paired seeds)"
 
 
 def markdown(table: dict[str, Any], flops_steps: tuple[int, ...]) -> str:
@@ -260,7 +260,7 @@ def markdown(table: dict[str, Any], flops_steps: tuple[int, ...]) -> str:
     for data, better, worse, text in claims:
         line = f"* {text} ({data}): {verdict(table, data, better, worse)}"
         if (better, worse) in (("joint", "frozen"), ("joint", "pixel")):  # the headline claims: a second metric
-            line += f"; sliced W2 in data space: {verdict(table, data, better, worse, 'sliced_wasserstein_by_seed')}"
+            line += f"; sliced W2 in data space: {verdict(table, data, better, worse, 'sliced_wasserstein')}"
         lines.append(line + ".")
     return "\n".join(lines) + "\n"
 

@@ -18,7 +18,7 @@ from interpgen_plugins.couplings import (ClassOTCoupling, EntropicCoupling, Exac
                                          PairedSource, SchrodingerBridgeCoupling, TransformedPairs)
 from interpgen_plugins.couplings.assignment import assignment_cost, optimal_permutation, squared_distances
 from interpgen_plugins.couplings.entropic import log_sinkhorn, sample_rows
-from interpgen_plugins.couplings.paired_data import PairedArrays, PairedTransform, build_paired_transform
+from interpgen_plugins.couplings.paired_data import PairedTransform, build_paired_transform
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "couplings"
 

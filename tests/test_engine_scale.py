@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -33,28 +32,9 @@ from interpgen.protocols import CheckpointError
 from interpgen.recipe import load_recipe
 from interpgen.train import run_dir as rd
 from interpgen.train.checkpoint import MANIFEST, load_checkpoint
+from launch import TWO_PROCESS_RECIPE as RECIPE, free_port, launch_env
 
 CONFIGS = Path(__file__).resolve().parents[1] / "recipes" / "accelerate"
-
-RECIPE = """
-[data]
-name = "moons"
-
-[network]
-name = "mlp"
-hidden = 32
-depth = 2
-
-[train]
-steps = 20
-batch_size = 32
-log_every = 5
-checkpoint_every = 10
-sample_every = 0
-pictures = false
-num_processes = 2
-seed = 1
-"""
 
 LSI_RECIPE = """
 [data]
@@ -129,34 +109,23 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("accelerate") is None, reason="the accelerate command is not installed")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-            "HF_DATASETS_OFFLINE": "1"}
-
-
 def _command(config: str, target: list[str], run: Path, *extra: str, port: int | None = None,
              launch: tuple[str, ...] = ()) -> list[str]:
     """``accelerate launch --config_file recipes/accelerate/CONFIG`` of ``target`` (``-m interpgen`` or
     a script) with ``train ... --output RUN``, on a free port unless ``port`` is given."""
     return ["accelerate", "launch", "--config_file", str(CONFIGS / config), "--main_process_port",
-            str(port or _free_port()), *launch, *target, "train", *extra, "--output", str(run), "--quiet"]
+            str(port or free_port()), *launch, *target, "train", *extra, "--output", str(run), "--quiet"]
 
 
 def _launch(*args: object, **kwargs: object) -> subprocess.CompletedProcess:
-    return subprocess.run(_command(*args, **kwargs), env=_env(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(_command(*args, **kwargs), env=launch_env(), capture_output=True, text=True, timeout=300)
 
 
 def _launch_together(commands: list[list[str]], folder: Path, timeout: float = 180) -> list[tuple[int, str]]:
     """Run ``commands`` at once (output to files, not pipes that could fill); when one fails or the
     time is up, the others are killed (their process groups) instead of waiting at the rendezvous."""
     logs = [open(folder / f"launch_{i}.log", "w+") for i in range(len(commands))]
-    procs = [subprocess.Popen(cmd, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    procs = [subprocess.Popen(cmd, env=launch_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
              for cmd, log in zip(commands, logs)]
     deadline = time.monotonic() + timeout
     while any(p.poll() is None for p in procs):
@@ -245,7 +214,7 @@ def test_two_processes_train_an_autoencoder_and_a_prior_with_unused_parameters(t
 
 
 def test_two_machines_on_localhost_meet_once_and_train_what_one_machine_does(tmp_path, reference):
-    recipe, run, port = _recipe(tmp_path, RECIPE), tmp_path / "run", _free_port()
+    recipe, run, port = _recipe(tmp_path, RECIPE), tmp_path / "run", free_port()
     outputs = _launch_together([_command("multi_machine.yaml", ["-m", "interpgen"], run, recipe, port=port, launch=(
         "--num_processes", "2", "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1")) for rank in (0, 1)],
         tmp_path)

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 import interpgen as ig
-from sources import NormalRows
+from lsi_helpers import InterpFlowOracle, NormalRows
 
 
 SIGMA = 0.7
@@ -112,22 +111,6 @@ def test_guidance_guides_the_interpflow_output(registry):
         torch.testing.assert_close(value, expected[name], rtol=1e-10, atol=1e-10, msg=name)
 
 
-class GaussianOracle(nn.Module):
-    """The exact InterpFlow output h^ = sqrt(1-t) h + sqrt(t) z for z0 ~ N(0, I), z1 ~ N(m, diag s2)."""
-
-    def __init__(self, bridge, m, s2):
-        super().__init__()
-        self.bridge, self.m, self.s2 = bridge, m, s2
-
-    def forward(self, z, t, labels=None):
-        b = self.bridge
-        k, v = b.kappa(t)[:, None], b.nu(t)[:, None]
-        var = v**2 + k**2 * self.s2 + b.eta_squared(t)[:, None]
-        x1 = self.m + k * self.s2 * (z - k * self.m) / var
-        h = b.bridge_drift(z, x1, t)
-        return (1 - t).sqrt()[:, None] * h + t.sqrt()[:, None] * z
-
-
 def test_log_likelihood_of_a_latent_model(registry):
     """data_space=True is refused with a message; data_space=False gives log p(z) of the latent
     model: with the exact field of Gaussian latents it is the Gaussian marginal of the bridge at the
@@ -136,7 +119,7 @@ def test_log_likelihood_of_a_latent_model(registry):
     s2 = torch.tensor([0.3, 1.2], dtype=F64)
     bridge = ig.part("interpolant", "lsi_bridge", registry, sigma=0.8)
     pipe = ig.Pipeline(data=Data(), registry=registry, autoencoder=ig.part("autoencoder", "dense", registry),
-                       interpolant=bridge, network=GaussianOracle(bridge, m, s2),
+                       interpolant=bridge, network=InterpFlowOracle(bridge, m, s2),
                        objective=ig.part("objective", "lsi", registry))
     assert pipe.latent_shape == (2,) and pipe.event_shape == (3,)
     z = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=F64) + m

@@ -21,7 +21,7 @@ from torch import nn
 import interpgen as ig
 from interpgen.protocols import Batch
 from interpgen_plugins.lsi import LSIBridge, parameterisations
-from sources import NormalRows
+from lsi_helpers import NormalRows
 
 
 F64 = torch.float64

@@ -9,7 +9,7 @@ import torch
 import interpgen as ig
 from interpgen_plugins.lsi.objective import LSIObjective, interpflow_target, lsi_times
 from interpgen.protocols import Batch
-from sources import NormalRows
+from lsi_helpers import NormalRows
 
 
 Data = NormalRows

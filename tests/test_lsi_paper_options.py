@@ -10,7 +10,7 @@ import torch
 import interpgen as ig
 from interpgen_plugins.lsi import PARAMETERISATIONS, LSIBridge
 from interpgen_plugins.lsi.sampler import time_change_grid
-from sources import NormalRows
+from lsi_helpers import InterpFlowOracle, NormalRows
 
 
 F64 = torch.float64
@@ -78,7 +78,7 @@ def test_time_change_grid():
 def test_t_start_moves_the_first_time_but_never_before_the_field_s(registry):
     """``t_start`` starts the grid later (from a draw of the prior); a field singular at 0 keeps its own start."""
     bridge = LSIBridge(sigma=0.8)
-    pipe = _lsi(registry, Oracle(bridge, torch.zeros(2, dtype=F64), torch.ones(2, dtype=F64)))
+    pipe = _lsi(registry, InterpFlowOracle(bridge, torch.zeros(2, dtype=F64), torch.ones(2, dtype=F64)))
     z0 = torch.randn(4, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
     for t_start, first in ((None, 0.0), (0.03, 0.03)):
         sampler = ig.part("sampler", "lsi_sde", registry, steps=5, stochasticity=0.0, t_start=t_start)
@@ -98,21 +98,6 @@ def test_t_start_moves_the_first_time_but_never_before_the_field_s(registry):
         ig.part("sampler", "lsi_sde", registry, t_start=0.995)
 
 
-class Oracle(torch.nn.Module):
-    """The exact InterpFlow output for z0 ~ N(0, I), z1 ~ N(m, diag s2)."""
-
-    def __init__(self, bridge, m, s2):
-        super().__init__()
-        self.bridge, self.m, self.s2 = bridge, m, s2
-
-    def forward(self, z, t, labels=None):
-        b = self.bridge
-        k, v = b.kappa(t)[:, None], b.nu(t)[:, None]
-        var = v**2 + k**2 * self.s2 + b.eta_squared(t)[:, None]
-        x1 = self.m + k * self.s2 * (z - k * self.m) / var
-        return (1 - t).sqrt()[:, None] * b.bridge_drift(z, x1, t) + t.sqrt()[:, None] * z
-
-
 def _lsi(registry, network, **objective):
     return ig.Pipeline(data=Data((2,)), registry=registry, network=network,
                        interpolant=ig.part("interpolant", "lsi_bridge", registry, sigma=0.8),
@@ -123,7 +108,7 @@ def test_stochasticity_one_minus_t_is_euler_maruyama_with_that_g(registry):
     """``g_t = g (1 - t)``: drift ``h - (1 - g_t^2) sigma^2/2 s``, noise ``g_t sigma sqrt(dt)``, written out."""
     bridge = LSIBridge(sigma=0.8)
     m, s2 = torch.tensor([1.5, -0.5], dtype=F64), torch.tensor([0.3, 1.2], dtype=F64)
-    pipe = _lsi(registry, Oracle(bridge, m, s2))
+    pipe = _lsi(registry, InterpFlowOracle(bridge, m, s2))
     sampler = ig.part("sampler", "lsi_sde", registry, steps=8, stochasticity=0.7, stochasticity_schedule="one_minus_t",
                       time_change_c=1.5, last_step_size=0.02)
     z0 = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=F64)

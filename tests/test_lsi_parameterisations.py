@@ -20,7 +20,7 @@ import interpgen as ig
 from interpgen.protocols import Batch
 from interpgen_plugins.lsi import PARAMETERISATIONS, LSIBridge, parameterisations as P
 from oracles import GaussianOracle
-from sources import NormalRows
+from lsi_helpers import NormalRows
 
 F64 = torch.float64
 SIGMA = 0.7

@@ -11,8 +11,7 @@ import interpgen as ig
 from interpgen.fields import ModelField
 from interpgen_plugins.eval.flops import count_flops, flops_report
 from interpgen_plugins.lsi import LSIBridge, LSISampler
-from sources import NormalRows
-
+from lsi_helpers import InterpFlowOracle, NormalRows
 
 
 def Data(shape=(3,)):
@@ -29,28 +28,12 @@ def _lsi_parts(registry, **bridge):
             "objective": ig.part("objective", "lsi", registry)}
 
 
-class GaussianOracle(nn.Module):
-    """The exact InterpFlow field h^ = sqrt(1-t) h + sqrt(t) z for z0 ~ N(0, I), z1 ~ N(m, diag s2)."""
-
-    def __init__(self, bridge, m, s2):
-        super().__init__()
-        self.bridge, self.m, self.s2 = bridge, m, s2
-
-    def forward(self, z, t, labels=None):
-        b = self.bridge
-        k, v = b.kappa(t)[:, None], b.nu(t)[:, None]
-        var = v**2 + k**2 * self.s2 + b.eta_squared(t)[:, None]
-        x1 = self.m + k * self.s2 * (z - k * self.m) / var
-        h = b.bridge_drift(z, x1, t)
-        return (1 - t).sqrt()[:, None] * h + t.sqrt()[:, None] * z
-
-
 @pytest.mark.parametrize("g", [1.0, 0.5, 0.0])
 def test_sde_family_keeps_the_marginals(g):
     bridge = LSIBridge(sigma=0.8)
     m = torch.tensor([1.5, -0.5], dtype=torch.float64)
     s2 = torch.tensor([0.3, 1.2], dtype=torch.float64)
-    field = lsi_field(GaussianOracle(bridge, m, s2), bridge, gaussian_prior=True, t_eps=1e-3)
+    field = lsi_field(InterpFlowOracle(bridge, m, s2), bridge, gaussian_prior=True, t_eps=1e-3)
     gen = torch.Generator().manual_seed(0)
     z0 = torch.randn(20000, 2, generator=gen, dtype=torch.float64)
     result = LSISampler(steps=200, stochasticity=g, last_step_size=0.002).sample(field, z0, generator=gen)

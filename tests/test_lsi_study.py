@@ -75,7 +75,7 @@ def test_pixel_baseline_has_about_the_parameters_and_the_budget(registry, data):
 def test_statistics_saving_and_verdicts():
     assert study.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0, 3) and study.mean_std([4.0]) == (4.0, 0.0, 1)
     assert study.flops_saving(10.0, 20.0, 100.0, 10) == pytest.approx(1 - 210 / 1000)
-    cell = lambda *values: {"100": {"by_seed": {str(i): v for i, v in enumerate(values)}}}  # noqa: E731
+    cell = lambda *values: {"100": {"by_seed": {"classifier_frechet": {str(i): v for i, v in enumerate(values)}}}}  # noqa: E731
     # the cuts move every run of a seed together (seed 1 by +4): pairing by seed sees through it
     table = {"digits": {"joint": cell(5.0, 9.0, 5.2), "frozen": cell(6.0, 10.1, 6.1),
                         "origflow": cell(5.5, 8.8, 5.4), "noise_none": cell(4.0, 8.1, 4.1),
@@ -87,9 +87,9 @@ def test_statistics_saving_and_verdicts():
     assert study.verdict(table, "digits", "joint", "noise_learned").endswith("(gap +2.00 ± s.e. 0.00 over 1 paired seeds)")
     assert study.verdict(table, "digits", "joint", "noise_learned").startswith("holds in the means")  # one seed: no "holds"
     assert study.verdict(table, "faces", "joint", "frozen") == "not measured"
-    sw = {"joint": {"100": {"sliced_wasserstein_by_seed": {"0": 0.10, "1": 0.12}}},
-          "frozen": {"100": {"sliced_wasserstein_by_seed": {"0": 0.11, "1": 0.14}}}}
-    assert study.verdict({"digits": sw}, "digits", "joint", "frozen", "sliced_wasserstein_by_seed") == (
+    sw = {"joint": {"100": {"by_seed": {"sliced_wasserstein": {"0": 0.10, "1": 0.12}}}},
+          "frozen": {"100": {"by_seed": {"sliced_wasserstein": {"0": 0.11, "1": 0.14}}}}}
+    assert study.verdict({"digits": sw}, "digits", "joint", "frozen", "sliced_wasserstein") == (
         "holds (gap +0.0150 ± s.e. 0.0050 over 2 paired seeds)")
 
 

@@ -10,7 +10,6 @@ import interpgen as ig
 from interpgen.train.batches import batch_stream
 from interpgen_plugins.si.objective import interpolant_loss
 from interpgen.train.pair_ahead import PairAhead
-from interpgen.protocols import Batch
 
 
 def _pipe(coupling: str = "exact_ot", **kw) -> ig.Pipeline:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import socket
-import subprocess
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +19,7 @@ import interpgen as ig
 from interpgen.train.batches import batch_stream
 from interpgen_plugins.datasets.split import heldout_count
 from interpgen_plugins.datasets.stream_order import Order
+from launch import launch_two
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -333,14 +331,7 @@ def test_two_processes_with_workers_train_in_sync(png_shards, tmp_path):
                                      'flip = true\n[network]\nname = "mlp"\nhidden = 16\ndepth = 1\n'
                                      '[train]\nsteps = 6\nbatch_size = 8\nlog_every = 3\ncheckpoint_every = 6\n'
                                      'sample_every = 0\npictures = false\nnum_processes = 2\n')
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-                           "-m", "interpgen", "train", str(tmp_path / "r.toml"), "--output", str(tmp_path / "run"),
-                           "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+    done = launch_two(tmp_path / "r.toml", tmp_path / "run")
     assert done.returncode == 0, done.stderr[-3000:]
     processes = json.loads((tmp_path / "run" / "processes.json").read_text())
     assert processes["world_size"] == 2 and len(set(processes["weights_sha256"])) == 1

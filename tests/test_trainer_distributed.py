@@ -4,10 +4,7 @@ with identical weights, and a two-process run resumes exactly."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,43 +12,9 @@ import torch
 
 from interpgen.train import run_dir as rd
 from interpgen.train.checkpoint import load_checkpoint
-
-RECIPE = """
-[data]
-name = "moons"
-
-[network]
-name = "mlp"
-hidden = 32
-depth = 2
-
-[train]
-steps = 20
-batch_size = 32
-log_every = 5
-checkpoint_every = 10
-sample_every = 0
-pictures = false
-num_processes = 2
-seed = 1
-"""
+from launch import TWO_PROCESS_RECIPE as RECIPE, launch_two as _launch
 
 pytestmark = pytest.mark.skipif(shutil.which("accelerate") is None, reason="the accelerate command is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _launch(recipe: Path, run: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1"}
-    cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-           "-m", "interpgen", "train", str(recipe), "--output", str(run), "--quiet", *extra]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _weights(run: Path) -> dict:

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output).resolve()
     counts = ", ".join(f"{part} {v['rows']} rows in {v['files']} file(s)" for part, v in info["parts"].items())
     print(f"wrote {out}: latents of shape {tuple(info['latent_shape'])}; {counts} ({info['seconds']:.1f} s)")
-    table = [f'name = "shards"', f'path = "{out / "train"}"']
+    table = ['name = "shards"', f'path = "{out / "train"}"']
     if "heldout" in info["parts"]:
         table.append(f'heldout_path = "{out / "heldout"}"')
     if info["num_classes"] is not None:

@@ -1,11 +1,12 @@
-"""Small in-memory data sources for tests (the ``DataSource`` protocol of ``interpgen.protocols``)."""
+"""Pieces the LSI tests share: an ``N(0, I)`` data source (the ``DataSource`` protocol of
+``interpgen.protocols``) and the exact InterpFlow output for a Gaussian target (math.md 4.2, 4.3)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 class NormalRows:
@@ -28,3 +29,21 @@ class NormalRows:
 
     def reference(self, num: int, *, generator: torch.Generator) -> Tensor:
         return torch.randn(num, *self.event_shape, generator=generator)
+
+
+class InterpFlowOracle(nn.Module):
+    """The exact InterpFlow output ``h^ = sqrt(1 - t) h + sqrt(t) z`` (math.md 4.3) of a bridge (math.md 4.2)
+    for ``z0 ~ N(0, I)`` and ``z1 ~ N(m, diag s2)``: with ``z_t = kappa z1 + nu z0 + eta xi``,
+    ``E[z1 | z_t] = m + kappa s2 (z_t - kappa m) / (nu^2 + kappa^2 s2 + eta^2)`` and ``h`` the bridge's
+    drift at that ``z1``."""
+
+    def __init__(self, bridge, m: Tensor, s2: Tensor) -> None:
+        super().__init__()
+        self.bridge, self.m, self.s2 = bridge, m, s2
+
+    def forward(self, z: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
+        b = self.bridge
+        k, v = b.kappa(t)[:, None], b.nu(t)[:, None]
+        var = v**2 + k**2 * self.s2 + b.eta_squared(t)[:, None]
+        x1 = self.m + k * self.s2 * (z - k * self.m) / var
+        return (1 - t).sqrt()[:, None] * b.bridge_drift(z, x1, t) + t.sqrt()[:, None] * z
